@@ -1,0 +1,79 @@
+//! Write Floww workflows in Rust.
+//!
+//! A workflow is a `cdylib` crate built for `wasm32-wasip2`. It lists its webhook
+//! handlers with [`workflow!`]; the host reads that list when the workflow is
+//! deployed and calls the handler for each request to `/webhook/<path>`. A handler
+//! gets a [`Context`] (the [key-value store](Kv), acting as this workflow) and the
+//! [`Request`], and returns the [`Response`] the caller receives, or an [`Error`].
+//!
+//! ```no_run
+//! use floww::{Context, Request, Response, Result};
+//! use serde::{Deserialize, Serialize};
+//!
+//! floww::workflow! {
+//!     "/notes" => save_note,
+//! }
+//!
+//! #[derive(Deserialize, Serialize)]
+//! struct Note {
+//!     id: String,
+//!     text: String,
+//! }
+//!
+//! fn save_note(ctx: &Context, req: Request) -> Result<Response> {
+//!     let note: Note = req.json()?; // a bad body is a 400
+//!     ctx.kv.set("notes", &note.id, &note)?; // a KV failure keeps its status
+//!     floww::info!("saved note {}", note.id);
+//!     Ok(Response::json(201, &note))
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Build it with `cargo build --release --target wasm32-wasip2`; the `.wasm` file
+//! is the component to deploy.
+#![deny(missing_docs)]
+
+mod error;
+mod http;
+mod kv;
+mod log;
+mod workflow;
+
+pub use error::Error;
+pub use http::{Request, Response};
+pub use kv::{Access, Item, Kv, KvError, Permission};
+pub use workflow::{Context, Handler};
+
+/// A `Result` whose error is, unless told otherwise, the handler [`Error`].
+///
+/// ```no_run
+/// fn ping(_ctx: &floww::Context, _req: floww::Request) -> floww::Result<floww::Response> {
+///     Ok(floww::Response::text(200, "pong"))
+/// }
+/// ```
+pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The bindings generated from `wit/workflow.wit`. Not part of the API: the
+/// [`workflow!`] macro reaches the generated export macro through here.
+#[doc(hidden)]
+#[allow(
+    unsafe_code,
+    reason = "wit-bindgen glue is unsafe by nature (the lint sees it when WIT_BINDGEN_DEBUG expands it from a file); the SDK's own code is safe"
+)]
+pub mod wit {
+    wit_bindgen::generate!({
+        world: "workflow",
+        path: "../wit",
+        pub_export_macro: true,
+    });
+}
+
+/// What the SDK's macros expand to. Not part of the API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::log::{Level, log};
+    pub use crate::wit::exports::floww::workflow::handler::{
+        Guest, Request as WitRequest, Response as WitResponse, Trigger,
+    };
+    pub use crate::workflow::{Route, check_routes, handle_webhook, triggers};
+}

@@ -1,0 +1,174 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::http::{AppState, DEFAULT_BODY_LIMIT, router};
+use crate::kv::{Kv, SledBackend, check_workflow_id};
+use crate::registry::Registry;
+use crate::runtime::{Limits, Runtime};
+
+/// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
+///
+/// Workflows deployed before (in the data dir) are served again; `--deploy`
+/// adds or replaces workflows at start-up.
+#[derive(clap::Args)]
+pub struct ServeCommand {
+    /// Deploy a component at start-up as workflow ID (repeatable).
+    #[arg(long = "deploy", value_name = "ID=FILE.wasm", value_parser = parse_deploy_arg)]
+    deploy: Vec<(String, PathBuf)>,
+
+    #[command(flatten)]
+    serve: ServeOptions,
+}
+
+/// Options shared by every command that serves.
+#[derive(clap::Args)]
+pub struct ServeOptions {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "FLOWW_LISTEN", default_value = "127.0.0.1:3000")]
+    listen: SocketAddr,
+
+    /// Folder for the KV data and deployed workflows (created if missing).
+    #[arg(long, env = "FLOWW_DATA_DIR", default_value = ".floww")]
+    data_dir: PathBuf,
+
+    /// Longest one execution may run before it is stopped, in seconds.
+    #[arg(long, env = "FLOWW_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
+    timeout: f64,
+
+    /// Most linear memory one execution may use, in MiB.
+    #[arg(long, env = "FLOWW_MEMORY_MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    memory_mib: u32,
+
+    /// Largest webhook request body, in bytes.
+    #[arg(long, env = "FLOWW_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    body_limit: usize,
+}
+
+/// A component to deploy at start-up, read before anything is opened.
+pub struct Deploy {
+    id: String,
+    path: PathBuf,
+    bytes: Vec<u8>,
+}
+
+impl Deploy {
+    pub fn read(id: String, path: PathBuf) -> anyhow::Result<Self> {
+        let bytes =
+            std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+        Ok(Self { id, path, bytes })
+    }
+}
+
+fn parse_deploy_arg(arg: &str) -> Result<(String, PathBuf), String> {
+    let (id, path) = arg
+        .split_once('=')
+        .ok_or("expected ID=FILE.wasm, e.g. kv-store=target/kv_store.wasm")?;
+    check_workflow_id(id).map_err(|e| e.to_string())?;
+    Ok((id.to_owned(), PathBuf::from(path)))
+}
+
+fn parse_seconds(arg: &str) -> Result<f64, String> {
+    match arg.parse::<f64>() {
+        Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
+        _ => Err("expected a number of seconds between 0 and 3600, e.g. 30 or 0.5".into()),
+    }
+}
+
+impl ServeCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        let deploys = self
+            .deploy
+            .into_iter()
+            .map(|(id, path)| Deploy::read(id, path))
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        self.serve.serve(deploys)
+    }
+}
+
+impl ServeOptions {
+    /// Opens the data dir, deploys `deploys`, and serves until Ctrl-C or SIGTERM.
+    pub fn serve(self, deploys: Vec<Deploy>) -> anyhow::Result<()> {
+        std::fs::create_dir_all(&self.data_dir).with_context(|| {
+            format!("could not create the data dir {}", self.data_dir.display())
+        })?;
+        let registry = Arc::new(
+            Registry::open(&self.data_dir).context("could not open the workflow registry")?,
+        );
+        let backend = SledBackend::open(&self.data_dir.join("kv")).with_context(|| {
+            format!(
+                "could not open the KV store in {} (is another floww using it?)",
+                self.data_dir.display()
+            )
+        })?;
+        let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
+        let limits = Limits {
+            timeout: Duration::from_secs_f64(self.timeout),
+            memory_bytes: self.memory_mib as usize * 1024 * 1024,
+        };
+        let runtime = Runtime::new(kv, limits)
+            .map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
+        let runtime = Arc::new(runtime);
+
+        let loaded = registry.load(&runtime)?;
+        if !loaded.is_empty() {
+            tracing::info!("serving workflows deployed before: {}", loaded.join(", "));
+        }
+        for d in deploys {
+            registry
+                .deploy(&runtime, &d.id, &d.bytes)
+                .with_context(|| format!("could not deploy {} as {:?}", d.path.display(), d.id))?;
+            tracing::info!(workflow = %d.id, "deployed {}", d.path.display());
+        }
+
+        let app = router(
+            AppState {
+                registry: registry.clone(),
+                runtime,
+            },
+            self.body_limit,
+        );
+        let rt = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::bind(self.listen)
+                .await
+                .with_context(|| format!("could not listen on {}", self.listen))?;
+            let addr = listener.local_addr()?;
+            // The readiness line comes last, so whoever waits for it has seen the routes.
+            let deployed = registry.list();
+            if deployed.is_empty() {
+                println!("No workflows deployed yet: pass --deploy ID=FILE.wasm, or use `floww dev CRATE_DIR`.");
+            }
+            for d in deployed {
+                for route in &d.routes {
+                    println!("  {:<6} http://{addr}/webhook{}  ({})", route.method, route.path, d.id);
+                }
+            }
+            println!("Serving http://{addr}");
+            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            tracing::info!("stopped");
+            anyhow::Ok(())
+        })
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

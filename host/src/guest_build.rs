@@ -1,0 +1,161 @@
+//! Builds a guest crate into a wasm component with cargo, for `floww build`
+//! and `floww dev`. Guests go to a target dir of their own (`floww-guests`
+//! inside the crate's cargo target dir) so they never wait on the host's
+//! build lock or churn its artifacts.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+pub const WASM_TARGET: &str = "wasm32-wasip2";
+
+/// A guest crate as cargo describes it.
+pub struct GuestCrate {
+    pub name: String,
+    manifest: PathBuf,
+    target_dir: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    packages: Vec<Package>,
+    target_directory: PathBuf,
+}
+
+#[derive(Deserialize)]
+struct Package {
+    name: String,
+    manifest_path: PathBuf,
+}
+
+/// The lines of `cargo build --message-format json` that we read.
+#[derive(Deserialize)]
+struct Message {
+    reason: String,
+    #[serde(default)]
+    manifest_path: PathBuf,
+    #[serde(default)]
+    filenames: Vec<PathBuf>,
+}
+
+fn cargo() -> Command {
+    // Under `cargo run` this is the cargo that started us.
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+impl GuestCrate {
+    /// Reads the crate in `dir` with `cargo metadata`.
+    pub fn inspect(dir: &Path) -> anyhow::Result<Self> {
+        let manifest = dir.join("Cargo.toml");
+        let manifest = manifest
+            .canonicalize()
+            .with_context(|| format!("{} is not a crate: no Cargo.toml there", dir.display()))?;
+        let output = cargo()
+            .args([
+                "metadata",
+                "--format-version",
+                "1",
+                "--no-deps",
+                "--manifest-path",
+            ])
+            .arg(&manifest)
+            .stderr(Stdio::inherit())
+            .output()
+            .context("could not run cargo; is the Rust toolchain installed?")?;
+        if !output.status.success() {
+            bail!("cargo could not read {}", manifest.display());
+        }
+        let metadata: Metadata =
+            serde_json::from_slice(&output.stdout).context("unexpected `cargo metadata` output")?;
+        let package = metadata
+            .packages
+            .into_iter()
+            .find(|p| p.manifest_path == manifest)
+            .with_context(|| {
+                format!(
+                    "{} is a workspace, not a crate: name one of its members",
+                    dir.display()
+                )
+            })?;
+        Ok(Self {
+            name: package.name,
+            manifest,
+            target_dir: metadata.target_directory.join("floww-guests"),
+        })
+    }
+
+    /// Builds the crate in release mode and returns the component's path.
+    pub fn build(&self) -> anyhow::Result<PathBuf> {
+        ensure_wasm_target()?;
+        eprintln!("Building {} for {WASM_TARGET}…", self.name);
+        let mut child = cargo()
+            .args([
+                "build",
+                "--release",
+                "--target",
+                WASM_TARGET,
+                "--message-format",
+                "json-render-diagnostics",
+            ])
+            .arg("--manifest-path")
+            .arg(&self.manifest)
+            .arg("--target-dir")
+            .arg(&self.target_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("could not run cargo build")?;
+        let mut wasm = None;
+        for line in BufReader::new(child.stdout.take().expect("piped stdout")).lines() {
+            let Ok(message) = serde_json::from_str::<Message>(&line?) else {
+                continue;
+            };
+            if message.reason == "compiler-artifact" && message.manifest_path == self.manifest {
+                wasm = message
+                    .filenames
+                    .into_iter()
+                    .find(|f| f.extension().is_some_and(|e| e == "wasm"));
+            }
+        }
+        if !child.wait()?.success() {
+            bail!("building {} failed; cargo's messages are above", self.name);
+        }
+        wasm.with_context(|| {
+            format!(
+                "{} built no .wasm: a workflow crate needs `[lib] crate-type = [\"cdylib\"]`",
+                self.name
+            )
+        })
+    }
+}
+
+/// Installs the wasm target with rustup when it is missing.
+fn ensure_wasm_target() -> anyhow::Result<()> {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output();
+    match installed {
+        Ok(out)
+            if String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .any(|l| l.trim() == WASM_TARGET) =>
+        {
+            Ok(())
+        }
+        Ok(_) => {
+            eprintln!("Installing the {WASM_TARGET} target with rustup (once)…");
+            let status = Command::new("rustup")
+                .args(["target", "add", WASM_TARGET])
+                .status()?;
+            if !status.success() {
+                bail!("`rustup target add {WASM_TARGET}` failed");
+            }
+            Ok(())
+        }
+        // No rustup: the toolchain may still have the target; cargo will say if not.
+        Err(_) => Ok(()),
+    }
+}

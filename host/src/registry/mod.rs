@@ -1,0 +1,375 @@
+//! The deployed workflows: their ids, compiled components and webhook routes,
+//! and their persistence in the data dir, so a restart serves the same
+//! webhooks. A deploy is checked whole before it is swapped in: on any error
+//! the running set is unchanged.
+//!
+//! On disk: `components/<sha256>.wasm` (content-addressed, written first) and
+//! `workflows/<id>.json` (the manifest, renamed into place last).
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::bindings::Trigger;
+use crate::kv::{WorkflowDirectory, check_workflow_id};
+use crate::runtime::{ExecError, Runtime, Workflow};
+
+/// A webhook a workflow answers: `method` requests to `/webhook<path>`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Route {
+    pub method: String,
+    pub path: String,
+}
+
+/// A deployed workflow. Executions hold an `Arc` to it, so a redeploy never
+/// pulls a component out from under a running execution.
+pub struct Deployment {
+    pub id: String,
+    pub routes: Vec<Route>,
+    pub workflow: Workflow,
+    pub sha256: String,
+    pub size: usize,
+    pub deployed_at_ms: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Manifest {
+    id: String,
+    routes: Vec<Route>,
+    sha256: String,
+    size: usize,
+    deployed_at_ms: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    #[error("{0}")]
+    InvalidId(String),
+    #[error("not a usable workflow component: {0}")]
+    InvalidComponent(String),
+    #[error("the workflow failed while listing its triggers: {0}")]
+    Triggers(#[source] ExecError),
+    #[error("invalid trigger: {0}")]
+    InvalidTrigger(String),
+    #[error("webhook {} {} is already served by workflow {owner:?}", .route.method, .route.path)]
+    RouteTaken { route: Route, owner: String },
+    #[error("could not store the workflow: {0}")]
+    Io(#[from] io::Error),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("could not read deployed workflows in {}: {source}", .dir.display())]
+    Io { dir: PathBuf, source: io::Error },
+    #[error("deployed workflow manifest {} is unreadable: {source}", .path.display())]
+    Manifest {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("deployed workflow {id:?} no longer compiles: {reason}")]
+    Compile { id: String, reason: String },
+}
+
+/// What a webhook request's method and path lead to.
+pub enum RouteMatch {
+    Found(Arc<Deployment>),
+    /// The path exists with other methods, listed here.
+    WrongMethod(Vec<String>),
+    NotFound,
+}
+
+#[derive(Default)]
+struct Deployed {
+    by_id: BTreeMap<String, Arc<Deployment>>,
+    routes: HashMap<Route, Arc<Deployment>>,
+}
+
+pub struct Registry {
+    components_dir: PathBuf,
+    workflows_dir: PathBuf,
+    deployed: RwLock<Deployed>,
+    /// Serialises deploys, so conflict checks see every earlier deploy.
+    deploying: Mutex<()>,
+}
+
+impl Registry {
+    /// Opens the registry's folders under `data_dir`, creating them.
+    pub fn open(data_dir: &Path) -> io::Result<Self> {
+        let components_dir = data_dir.join("components");
+        let workflows_dir = data_dir.join("workflows");
+        fs::create_dir_all(&components_dir)?;
+        fs::create_dir_all(&workflows_dir)?;
+        Ok(Self {
+            components_dir,
+            workflows_dir,
+            deployed: RwLock::default(),
+            deploying: Mutex::default(),
+        })
+    }
+
+    /// Compiles and serves every workflow deployed before; returns their ids.
+    pub fn load(&self, runtime: &Runtime) -> Result<Vec<String>, LoadError> {
+        let io_err = |source| LoadError::Io {
+            dir: self.workflows_dir.clone(),
+            source,
+        };
+        let mut manifests: Vec<PathBuf> = fs::read_dir(&self.workflows_dir)
+            .map_err(io_err)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<io::Result<_>>()
+            .map_err(io_err)?;
+        manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
+        manifests.sort();
+
+        let mut ids = Vec::new();
+        for path in manifests {
+            let text = fs::read(&path).map_err(io_err)?;
+            let manifest: Manifest =
+                serde_json::from_slice(&text).map_err(|source| LoadError::Manifest {
+                    path: path.clone(),
+                    source,
+                })?;
+            let bytes = fs::read(self.component_path(&manifest.sha256)).map_err(io_err)?;
+            let workflow = runtime.compile(&bytes).map_err(|e| LoadError::Compile {
+                id: manifest.id.clone(),
+                reason: format!("{e:#}"),
+            })?;
+            let deployment = Deployment {
+                id: manifest.id,
+                routes: manifest.routes,
+                workflow,
+                sha256: manifest.sha256,
+                size: manifest.size,
+                deployed_at_ms: manifest.deployed_at_ms,
+            };
+            ids.push(deployment.id.clone());
+            self.swap_in(Arc::new(deployment));
+        }
+        Ok(ids)
+    }
+
+    /// Deploys (or redeploys) `id` from component bytes.
+    pub fn deploy(
+        &self,
+        runtime: &Runtime,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<Arc<Deployment>, DeployError> {
+        check_workflow_id(id).map_err(|e| DeployError::InvalidId(e.to_string()))?;
+        let workflow = runtime
+            .compile(bytes)
+            .map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
+        let triggers = runtime
+            .triggers(&workflow, id)
+            .map_err(DeployError::Triggers)?;
+        let routes = routes_of(triggers)?;
+
+        let _one_at_a_time = self.deploying.lock().unwrap_or_else(|e| e.into_inner());
+        self.check_routes_free(id, &routes)?;
+        let deployment = Deployment {
+            id: id.to_owned(),
+            routes,
+            workflow,
+            sha256: format!("{:x}", Sha256::digest(bytes)),
+            size: bytes.len(),
+            deployed_at_ms: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64),
+        };
+        self.persist(&deployment, bytes)?;
+        let deployment = Arc::new(deployment);
+        self.swap_in(deployment.clone());
+        Ok(deployment)
+    }
+
+    pub fn route(&self, method: &str, path: &str) -> RouteMatch {
+        let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
+        let route = Route {
+            method: method.to_owned(),
+            path: path.to_owned(),
+        };
+        if let Some(d) = deployed.routes.get(&route) {
+            return RouteMatch::Found(d.clone());
+        }
+        let mut allowed: Vec<String> = deployed
+            .routes
+            .keys()
+            .filter(|r| r.path == path)
+            .map(|r| r.method.clone())
+            .collect();
+        if allowed.is_empty() {
+            return RouteMatch::NotFound;
+        }
+        allowed.sort();
+        RouteMatch::WrongMethod(allowed)
+    }
+
+    /// Every deployed workflow, by id.
+    pub fn list(&self) -> Vec<Arc<Deployment>> {
+        self.deployed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    fn check_routes_free(&self, id: &str, routes: &[Route]) -> Result<(), DeployError> {
+        let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
+        for route in routes {
+            if let Some(owner) = deployed.routes.get(route).filter(|d| d.id != id) {
+                return Err(DeployError::RouteTaken {
+                    route: route.clone(),
+                    owner: owner.id.clone(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn swap_in(&self, deployment: Arc<Deployment>) {
+        let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = deployed.by_id.remove(&deployment.id) {
+            for route in &old.routes {
+                deployed.routes.remove(route);
+            }
+        }
+        for route in &deployment.routes {
+            deployed.routes.insert(route.clone(), deployment.clone());
+        }
+        deployed.by_id.insert(deployment.id.clone(), deployment);
+    }
+
+    fn component_path(&self, sha256: &str) -> PathBuf {
+        self.components_dir.join(format!("{sha256}.wasm"))
+    }
+
+    /// Component first, manifest last: a crash in between leaves the old
+    /// manifest pointing at the old, still present, component.
+    fn persist(&self, d: &Deployment, bytes: &[u8]) -> io::Result<()> {
+        write_atomically(&self.component_path(&d.sha256), bytes)?;
+        let manifest = Manifest {
+            id: d.id.clone(),
+            routes: d.routes.clone(),
+            sha256: d.sha256.clone(),
+            size: d.size,
+            deployed_at_ms: d.deployed_at_ms,
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+        write_atomically(&self.workflows_dir.join(format!("{}.json", d.id)), &json)
+    }
+}
+
+impl WorkflowDirectory for Registry {
+    fn is_deployed(&self, id: &str) -> bool {
+        self.deployed
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .by_id
+            .contains_key(id)
+    }
+}
+
+/// Writes a file via a synced temporary and a rename, so readers and crashes
+/// see the old file or the new one, never half of one.
+fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    {
+        let mut file = fs::File::create(&tmp)?;
+        io::Write::write_all(&mut file, bytes)?;
+        file.sync_all()?;
+    }
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// Checks declared triggers and turns them into routes.
+fn routes_of(triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
+    let mut routes: Vec<Route> = Vec::new();
+    for Trigger::Webhook(hook) in triggers {
+        let path_ok = hook.path.starts_with('/')
+            && hook.path.len() <= 1024
+            && hook
+                .path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
+        if !path_ok {
+            return Err(DeployError::InvalidTrigger(format!(
+                "webhook path {:?} must start with / and use only A-Z a-z 0-9 / - _ . ~",
+                hook.path
+            )));
+        }
+        if !METHODS.contains(&hook.method.as_str()) {
+            return Err(DeployError::InvalidTrigger(format!(
+                "webhook {} has method {:?}; use one of {}",
+                hook.path,
+                hook.method,
+                METHODS.join(", ")
+            )));
+        }
+        let route = Route {
+            method: hook.method,
+            path: hook.path,
+        };
+        if routes.contains(&route) {
+            return Err(DeployError::InvalidTrigger(format!(
+                "webhook {} {} is declared twice",
+                route.method, route.path
+            )));
+        }
+        routes.push(route);
+    }
+    Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::Webhook;
+
+    fn hook(method: &str, path: &str) -> Trigger {
+        Trigger::Webhook(Webhook {
+            method: method.into(),
+            path: path.into(),
+        })
+    }
+
+    #[test]
+    fn triggers_become_routes() {
+        let routes = routes_of(vec![hook("POST", "/users"), hook("GET", "/users")]).unwrap();
+        assert_eq!(routes.len(), 2);
+        assert_eq!(
+            routes[1],
+            Route {
+                method: "GET".into(),
+                path: "/users".into()
+            }
+        );
+    }
+
+    #[test]
+    fn bad_triggers_are_refused_with_the_reason() {
+        for (trigger, needle) in [
+            (hook("POST", "users"), "must start with /"),
+            (hook("POST", "/a b"), "must start with /"),
+            (hook("FETCH", "/a"), "has method \"FETCH\""),
+        ] {
+            let err = routes_of(vec![trigger]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err}");
+        }
+        let twice = routes_of(vec![hook("POST", "/a"), hook("POST", "/a")]).unwrap_err();
+        assert!(twice.to_string().contains("declared twice"));
+    }
+}

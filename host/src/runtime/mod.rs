@@ -1,0 +1,189 @@
+//! The wasm runtime: one wasmtime `Engine`, a `Linker` that offers guests WASI
+//! (clocks and random only: no files, env or sockets) plus our `kv` and `log`
+//! imports, and one fresh `Store` and instance per execution, so nothing
+//! leaks between executions. It knows nothing of HTTP or of the registry.
+//!
+//! Calls into guests are blocking: run them on a blocking thread.
+
+mod log;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use self::log::GuestLog;
+use crate::bindings::{Request, Response, Trigger, WorkflowPre};
+use crate::kv::{Kv, KvCtx};
+
+/// How often the epoch advances: the granularity of execution deadlines.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Sandbox limits for every execution.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock time an execution may run before it is stopped.
+    pub timeout: Duration,
+    /// Linear memory an execution may hold, in bytes.
+    pub memory_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 128 << 20,
+        }
+    }
+}
+
+/// Why an execution did not produce a result.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error("the execution ran past its {0:?} deadline")]
+    Timeout(Duration),
+    #[error("the workflow trapped: {0:#}")]
+    Trap(wasmtime::Error),
+}
+
+/// A compiled and linked workflow, ready to be instantiated per execution.
+pub struct Workflow {
+    pre: WorkflowPre<ExecutionState>,
+}
+
+/// What a store holds for one execution.
+pub struct ExecutionState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    kv: KvCtx,
+    log: GuestLog,
+    limits: StoreLimits,
+}
+
+impl WasiView for ExecutionState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<ExecutionState>,
+    kv: Arc<Kv>,
+    limits: Limits,
+}
+
+impl Runtime {
+    pub fn new(kv: Arc<Kv>, limits: Limits) -> wasmtime::Result<Self> {
+        let mut config = Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+
+        let mut linker: Linker<ExecutionState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
+        GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
+
+        spawn_epoch_ticker(&engine);
+        Ok(Self {
+            engine,
+            linker,
+            kv,
+            limits,
+        })
+    }
+
+    /// Compiles a component and links it against the host's imports.
+    pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
+        let component = Component::new(&self.engine, bytes)?;
+        let pre = self.linker.instantiate_pre(&component)?;
+        Ok(Workflow {
+            pre: WorkflowPre::new(pre)?,
+        })
+    }
+
+    /// Asks a workflow for the triggers it declares.
+    pub fn triggers(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+    ) -> Result<Vec<Trigger>, ExecError> {
+        self.execute(workflow, workflow_id, "deploy", |instance, store| {
+            instance.floww_workflow_handler().call_triggers(store)
+        })
+    }
+
+    /// Runs one webhook request through a fresh instance of `workflow`.
+    pub fn handle_webhook(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+        execution_id: &str,
+        request: &Request,
+    ) -> Result<Response, ExecError> {
+        self.execute(workflow, workflow_id, execution_id, |instance, store| {
+            instance
+                .floww_workflow_handler()
+                .call_handle_webhook(store, request)
+        })
+    }
+
+    fn execute<R>(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+        execution_id: &str,
+        call: impl FnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
+    ) -> Result<R, ExecError> {
+        let caller: Arc<str> = workflow_id.into();
+        let state = ExecutionState {
+            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
+            table: ResourceTable::new(),
+            kv: KvCtx {
+                kv: self.kv.clone(),
+                caller: caller.clone(),
+            },
+            log: GuestLog::new(caller, execution_id),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.limits.memory_bytes)
+                .build(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
+        store.epoch_deadline_trap();
+
+        let result = workflow
+            .pre
+            .instantiate(&mut store)
+            .and_then(|instance| call(&instance, &mut store));
+        result.map_err(|e| match e.downcast_ref::<Trap>() {
+            Some(Trap::Interrupt) => ExecError::Timeout(self.limits.timeout),
+            _ => ExecError::Trap(e),
+        })
+    }
+}
+
+fn deadline_ticks(timeout: Duration) -> u64 {
+    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
+}
+
+/// Advances the engine's epoch until the engine is dropped.
+fn spawn_epoch_ticker(engine: &Engine) {
+    let engine = engine.weak();
+    std::thread::Builder::new()
+        .name("floww-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = engine.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .expect("spawn the epoch thread");
+}

@@ -1,0 +1,212 @@
+//! Test harness: builds guest crates with the real `floww build`, starts the
+//! real `floww serve` on port 0 with a temporary data dir, and talks HTTP to it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub fn floww() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_floww"))
+}
+
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_path_buf()
+}
+
+/// Runs `floww` with `args` to completion.
+pub fn run_floww(args: &[&str]) -> Output {
+    floww()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run floww")
+}
+
+/// The component built from the guest crate at `dir` (relative to the repo
+/// root), built once per test run with `floww build`.
+pub fn guest(dir: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(path) = built.get(dir) {
+        return path.clone();
+    }
+    let out = floww()
+        .arg("build")
+        .arg(repo_root().join(dir))
+        .output()
+        .expect("run floww build");
+    assert!(
+        out.status.success(),
+        "floww build {dir} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
+    let path = PathBuf::from(stdout.trim());
+    assert!(
+        path.is_file(),
+        "floww build printed {path:?}, which is not a file"
+    );
+    built.insert(dir.to_owned(), path.clone());
+    path
+}
+
+/// A running `floww serve`; killed (and its logs printed) on drop.
+pub struct Host {
+    child: Child,
+    pub url: String,
+    logs: Arc<Mutex<String>>,
+    client: reqwest::blocking::Client,
+}
+
+/// `--deploy` arguments for `(workflow id, guest crate dir)` pairs.
+pub fn deploys(workflows: &[(&str, &str)]) -> Vec<String> {
+    workflows
+        .iter()
+        .flat_map(|(id, dir)| {
+            [
+                "--deploy".to_owned(),
+                format!("{id}={}", guest(dir).display()),
+            ]
+        })
+        .collect()
+}
+
+impl Host {
+    /// Starts a host on a fresh data dir that lives as long as the test.
+    pub fn start(workflows: &[(&str, &str)]) -> (Host, TempDir) {
+        let data = TempDir::new().expect("temp dir");
+        let host = Host::start_with(data.path(), &deploys(workflows)).expect("host starts");
+        (host, data)
+    }
+
+    /// Starts `floww serve` on `data_dir` with extra arguments; on failure
+    /// returns everything the process printed.
+    pub fn start_with(data_dir: &Path, args: &[String]) -> Result<Host, String> {
+        let mut child = floww()
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(data_dir)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn floww serve");
+        let logs = Arc::new(Mutex::new(String::new()));
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout");
+        let stdout_logs = logs.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                stdout_logs.lock().unwrap().push_str(&format!("{line}\n"));
+                if let Some(url) = line.strip_prefix("Serving ") {
+                    let _ = ready_tx.send(url.to_owned());
+                }
+            }
+        });
+        let mut stderr = child.stderr.take().expect("stderr");
+        let stderr_logs = logs.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = stderr.read(&mut buf) {
+                stderr_logs
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .expect("http client");
+        match ready_rx.recv_timeout(Duration::from_secs(300)) {
+            Ok(url) => Ok(Host {
+                child,
+                url,
+                logs,
+                client,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait().expect("wait");
+                // Let the reader threads drain what is left.
+                std::thread::sleep(Duration::from_millis(100));
+                Err(format!(
+                    "floww serve did not start ({status}):\n{}",
+                    logs.lock().unwrap()
+                ))
+            }
+        }
+    }
+
+    /// Sends `method` to `/webhook<path>` with a raw body.
+    pub fn send(&self, method: &str, path: &str, body: Vec<u8>) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .expect("request reaches the host");
+        let status = response.status().as_u16();
+        let text = response.text().expect("body");
+        let json = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}"));
+        (status, json)
+    }
+
+    /// POSTs JSON to `/webhook<path>`.
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.send(
+            "POST",
+            &format!("/webhook{path}"),
+            body.to_string().into_bytes(),
+        )
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().clone()
+    }
+
+    /// Stops the host with SIGTERM and waits for it, as an operator would.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(
+            exit.success(),
+            "host exited with {exit} after SIGTERM:\n{}",
+            self.logs()
+        );
+    }
+
+    /// Kills the host with SIGKILL: no chance to flush anything.
+    pub fn kill9(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("wait");
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Shown by the test runner only when the test fails.
+        println!("--- floww logs ---\n{}", self.logs());
+    }
+}

@@ -1,0 +1,3 @@
+//! The KV probe at `/probe-stranger`, so tests can act as workflow `probe-stranger`.
+
+floww::workflow! { "/probe-stranger" => kv_probe::handle }
