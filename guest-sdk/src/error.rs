@@ -34,10 +34,7 @@ impl Error {
     /// let err = floww::Error::new(422, "the email is not an email address");
     /// ```
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Error {
-            status,
-            message: message.into(),
-        }
+        Error { status, message: message.into() }
     }
 
     /// A 400: the request is wrong.
@@ -141,10 +138,7 @@ mod tests {
     fn an_error_becomes_a_json_error_response() {
         let res = Response::from(Error::not_found(r#"user "u" not found"#));
         assert_eq!(res.status, 404);
-        assert_eq!(
-            res.headers,
-            [("content-type".to_string(), "application/json".to_string())]
-        );
+        assert_eq!(res.headers, [("content-type".to_string(), "application/json".to_string())]);
         let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
         assert_eq!(body, serde_json::json!({"error": r#"user "u" not found"#}));
     }

@@ -50,16 +50,12 @@ impl Request {
     /// ```
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
         if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::bad_request(
-                "the request body is empty; send a JSON body",
-            ));
+            return Err(Error::bad_request("the request body is empty; send a JSON body"));
         }
         serde_json::from_slice(&self.body).map_err(|err| {
             use serde_json::error::Category;
             match err.classify() {
-                Category::Data => {
-                    Error::bad_request(format!("the request body has the wrong shape: {err}"))
-                }
+                Category::Data => Error::bad_request(format!("the request body has the wrong shape: {err}")),
                 Category::Syntax | Category::Eof | Category::Io => {
                     Error::bad_request(format!("the request body is not valid JSON: {err}"))
                 }
@@ -76,10 +72,7 @@ impl Request {
     /// # }
     /// ```
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 
     /// The value of the first query parameter called `name` (case-sensitive).
@@ -90,22 +83,13 @@ impl Request {
     /// # }
     /// ```
     pub fn query(&self, name: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 }
 
 impl From<wit::Request> for Request {
     fn from(req: wit::Request) -> Self {
-        Request {
-            method: req.method,
-            path: req.path,
-            query: req.query,
-            headers: req.headers,
-            body: req.body,
-        }
+        Request { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }
     }
 }
 
@@ -160,10 +144,7 @@ impl Response {
     pub fn text(status: u16, text: impl Into<String>) -> Response {
         Response {
             status,
-            headers: vec![(
-                "content-type".to_string(),
-                "text/plain; charset=utf-8".to_string(),
-            )],
+            headers: vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())],
             body: text.into().into_bytes(),
         }
     }
@@ -181,29 +162,19 @@ impl Response {
 
     /// A JSON response from bytes already serialized.
     pub(crate) fn json_bytes(status: u16, body: Vec<u8>) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".to_string(), "application/json".to_string())],
-            body,
-        }
+        Response { status, headers: vec![("content-type".to_string(), "application/json".to_string())], body }
     }
 }
 
 impl From<Response> for wit::Response {
     fn from(res: Response) -> Self {
-        wit::Response {
-            status: res.status,
-            headers: res.headers,
-            body: res.body,
-        }
+        wit::Response { status: res.status, headers: res.headers, body: res.body }
     }
 }
 
 /// `{"error": message}` as JSON bytes.
 pub(crate) fn error_body(message: &str) -> Vec<u8> {
-    serde_json::json!({ "error": message })
-        .to_string()
-        .into_bytes()
+    serde_json::json!({ "error": message }).to_string().into_bytes()
 }
 
 #[cfg(test)]
@@ -215,10 +186,7 @@ mod tests {
         Request {
             method: "POST".to_string(),
             path: "/users".to_string(),
-            query: vec![
-                ("page".to_string(), "2".to_string()),
-                ("page".to_string(), "3".to_string()),
-            ],
+            query: vec![("page".to_string(), "2".to_string()), ("page".to_string(), "3".to_string())],
             headers: vec![
                 ("content-type".to_string(), "application/json".to_string()),
                 ("x-trace".to_string(), "abc".to_string()),
@@ -236,12 +204,7 @@ mod tests {
     #[test]
     fn json_reads_the_body() {
         let body: CreateUser = request(r#"{"userId": "u1"}"#).json().unwrap();
-        assert_eq!(
-            body,
-            CreateUser {
-                user_id: "u1".into()
-            }
-        );
+        assert_eq!(body, CreateUser { user_id: "u1".into() });
     }
 
     #[test]
@@ -257,23 +220,15 @@ mod tests {
     fn json_on_broken_json_is_a_400_that_says_so() {
         let err = request("{not json").json::<CreateUser>().unwrap_err();
         assert_eq!(err.status(), 400);
-        assert!(
-            err.message()
-                .starts_with("the request body is not valid JSON: "),
-            "{}",
-            err.message()
-        );
+        assert!(err.message().starts_with("the request body is not valid JSON: "), "{}", err.message());
     }
 
     #[test]
     fn json_with_a_missing_field_is_a_400_naming_it() {
-        let err = request(r#"{"name": "x"}"#)
-            .json::<CreateUser>()
-            .unwrap_err();
+        let err = request(r#"{"name": "x"}"#).json::<CreateUser>().unwrap_err();
         assert_eq!(err.status(), 400);
         assert!(
-            err.message()
-                .starts_with("the request body has the wrong shape: missing field `userId`"),
+            err.message().starts_with("the request body has the wrong shape: missing field `userId`"),
             "{}",
             err.message()
         );
@@ -298,10 +253,7 @@ mod tests {
     fn json_response_has_content_type_and_body() {
         let res = Response::json(201, &serde_json::json!({"id": 1}));
         assert_eq!(res.status, 201);
-        assert_eq!(
-            res.headers,
-            [("content-type".to_string(), "application/json".to_string())]
-        );
+        assert_eq!(res.headers, [("content-type".to_string(), "application/json".to_string())]);
         assert_eq!(res.body, br#"{"id":1}"#);
     }
 
@@ -312,13 +264,7 @@ mod tests {
         let res = Response::json(200, &value);
         assert_eq!(res.status, 500);
         let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
-        assert!(
-            body["error"]
-                .as_str()
-                .unwrap()
-                .starts_with("the response could not be serialized to JSON"),
-            "{body}"
-        );
+        assert!(body["error"].as_str().unwrap().starts_with("the response could not be serialized to JSON"), "{body}");
     }
 
     #[test]
@@ -328,10 +274,7 @@ mod tests {
         assert_eq!(
             res.headers,
             [
-                (
-                    "content-type".to_string(),
-                    "text/plain; charset=utf-8".to_string()
-                ),
+                ("content-type".to_string(), "text/plain; charset=utf-8".to_string()),
                 ("set-cookie".to_string(), "a=1".to_string()),
             ]
         );

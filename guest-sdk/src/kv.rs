@@ -65,11 +65,7 @@ impl Kv {
     /// let views: u64 = ctx.kv.get_optional("counters", "page-views")?.unwrap_or(0);
     /// # Ok(()) }
     /// ```
-    pub fn get_optional<T: DeserializeOwned>(
-        &self,
-        table: &str,
-        key: &str,
-    ) -> Result<Option<T>, KvError> {
+    pub fn get_optional<T: DeserializeOwned>(&self, table: &str, key: &str) -> Result<Option<T>, KvError> {
         match self.get(table, key) {
             Ok(value) => Ok(Some(value)),
             Err(KvError::NotFound(_)) => Ok(None),
@@ -103,12 +99,7 @@ impl Kv {
     /// ctx.kv.set("users", "user-123", &User { id: "user-123", name: "John Doe" })?;
     /// # Ok(()) }
     /// ```
-    pub fn set<T: Serialize + ?Sized>(
-        &self,
-        table: &str,
-        key: &str,
-        value: &T,
-    ) -> Result<(), KvError> {
+    pub fn set<T: Serialize + ?Sized>(&self, table: &str, key: &str, value: &T) -> Result<(), KvError> {
         let json = serde_json::to_string(value).map_err(|err| {
             KvError::InvalidInput(format!(
                 "the value for key `{key}` in table `{table}` cannot be serialized to JSON: {err}"
@@ -201,10 +192,7 @@ impl Kv {
     /// # Ok(()) }
     /// ```
     pub fn list_permissions(&self, table: &str) -> Result<Vec<Permission>, KvError> {
-        Ok(wit::list_permissions(table)?
-            .into_iter()
-            .map(Permission::from)
-            .collect())
+        Ok(wit::list_permissions(table)?.into_iter().map(Permission::from).collect())
     }
 
     /// Gives the deployed workflow `workflow_id` exactly `access` on `table`,
@@ -218,18 +206,8 @@ impl Kv {
     /// ctx.kv.grant_permission("announcements", "reader", Access::READ)?;
     /// # Ok(()) }
     /// ```
-    pub fn grant_permission(
-        &self,
-        table: &str,
-        workflow_id: &str,
-        access: Access,
-    ) -> Result<(), KvError> {
-        Ok(wit::grant_permission(
-            table,
-            workflow_id,
-            access.read,
-            access.write,
-        )?)
+    pub fn grant_permission(&self, table: &str, workflow_id: &str, access: Access) -> Result<(), KvError> {
+        Ok(wit::grant_permission(table, workflow_id, access.read, access.write)?)
     }
 
     /// Removes the grant of `workflow_id` on `table`. Only the table's owner may
@@ -306,12 +284,7 @@ pub struct Permission {
 
 impl From<wit::Permission> for Permission {
     fn from(p: wit::Permission) -> Self {
-        Permission {
-            workflow_id: p.workflow_id,
-            can_read: p.can_read,
-            can_write: p.can_write,
-            is_owner: p.is_owner,
-        }
+        Permission { workflow_id: p.workflow_id, can_read: p.can_read, can_write: p.can_write, is_owner: p.is_owner }
     }
 }
 
@@ -333,20 +306,11 @@ pub struct Access {
 
 impl Access {
     /// Read only.
-    pub const READ: Access = Access {
-        read: true,
-        write: false,
-    };
+    pub const READ: Access = Access { read: true, write: false };
     /// Write only: the workflow may set and delete but not read back.
-    pub const WRITE: Access = Access {
-        read: false,
-        write: true,
-    };
+    pub const WRITE: Access = Access { read: false, write: true };
     /// Read and write.
-    pub const READ_WRITE: Access = Access {
-        read: true,
-        write: true,
-    };
+    pub const READ_WRITE: Access = Access { read: true, write: true };
 }
 
 /// Why a KV call failed. Each case carries a message meant for people.
@@ -493,15 +457,7 @@ mod tests {
         let kinds: Vec<&str> = every_case().iter().map(KvError::kind).collect();
         assert_eq!(
             kinds,
-            [
-                "not-found",
-                "permission-denied",
-                "invalid-input",
-                "value-too-large",
-                "conflict",
-                "internal",
-                "decode"
-            ]
+            ["not-found", "permission-denied", "invalid-input", "value-too-large", "conflict", "internal", "decode"]
         );
     }
 
@@ -516,10 +472,7 @@ mod tests {
     fn every_wit_case_maps_to_the_same_case() {
         let cases = [
             (wit::KvError::NotFound("m".into()), "not-found"),
-            (
-                wit::KvError::PermissionDenied("m".into()),
-                "permission-denied",
-            ),
+            (wit::KvError::PermissionDenied("m".into()), "permission-denied"),
             (wit::KvError::InvalidInput("m".into()), "invalid-input"),
             (wit::KvError::ValueTooLarge("m".into()), "value-too-large"),
             (wit::KvError::Conflict("m".into()), "conflict"),
@@ -536,10 +489,7 @@ mod tests {
         let err = decode::<u64>("counters", "page-views", r#""many""#).unwrap_err();
         assert_eq!(err.kind(), "decode");
         let msg = err.to_string();
-        assert!(
-            msg.contains("`page-views`") && msg.contains("`counters`"),
-            "{msg}"
-        );
+        assert!(msg.contains("`page-views`") && msg.contains("`counters`"), "{msg}");
         assert!(msg.contains("u64"), "{msg}");
     }
 
@@ -550,22 +500,13 @@ mod tests {
 
     #[test]
     fn item_and_permission_serialize_in_camel_case() {
-        let item = Item {
-            key: "k".to_string(),
-            value: 7,
-            created_at: 1,
-            updated_at: 2,
-        };
+        let item = Item { key: "k".to_string(), value: 7, created_at: 1, updated_at: 2 };
         assert_eq!(
             serde_json::to_value(&item).unwrap(),
             serde_json::json!({"key": "k", "value": 7, "createdAt": 1, "updatedAt": 2})
         );
-        let permission = Permission {
-            workflow_id: "reader".to_string(),
-            can_read: true,
-            can_write: false,
-            is_owner: false,
-        };
+        let permission =
+            Permission { workflow_id: "reader".to_string(), can_read: true, can_write: false, is_owner: false };
         assert_eq!(
             serde_json::to_value(&permission).unwrap(),
             serde_json::json!({
@@ -578,9 +519,6 @@ mod tests {
     fn access_constants() {
         assert_eq!((Access::READ.read, Access::READ.write), (true, false));
         assert_eq!((Access::WRITE.read, Access::WRITE.write), (false, true));
-        assert_eq!(
-            (Access::READ_WRITE.read, Access::READ_WRITE.write),
-            (true, true)
-        );
+        assert_eq!((Access::READ_WRITE.read, Access::READ_WRITE.write), (true, true));
     }
 }

@@ -55,15 +55,8 @@ impl Route {
     /// Checked at compile time, as the macro builds its routes in a `const`.
     pub const fn new(method: &'static str, path: &'static str, handler: Handler) -> Route {
         let bytes = path.as_bytes();
-        assert!(
-            !bytes.is_empty() && bytes[0] == b'/',
-            "a webhook path must start with `/`, e.g. \"/users\""
-        );
-        Route {
-            method,
-            path,
-            handler,
-        }
+        assert!(!bytes.is_empty() && bytes[0] == b'/', "a webhook path must start with `/`, e.g. \"/users\"");
+        Route { method, path, handler }
     }
 }
 
@@ -76,8 +69,7 @@ pub const fn check_routes(routes: &[Route]) {
         let mut j = i + 1;
         while j < routes.len() {
             assert!(
-                !(str_eq(routes[i].method, routes[j].method)
-                    && str_eq(routes[i].path, routes[j].path)),
+                !(str_eq(routes[i].method, routes[j].method) && str_eq(routes[i].path, routes[j].path)),
                 "two handlers in `floww::workflow!` have the same method and path"
             );
             j += 1;
@@ -107,10 +99,7 @@ pub fn triggers(routes: &[Route]) -> Vec<wit::Trigger> {
     routes
         .iter()
         .map(|route| {
-            wit::Trigger::Webhook(wit::Webhook {
-                path: route.path.to_string(),
-                method: route.method.to_string(),
-            })
+            wit::Trigger::Webhook(wit::Webhook { path: route.path.to_string(), method: route.method.to_string() })
         })
         .collect()
 }
@@ -124,14 +113,11 @@ pub fn handle_webhook(routes: &[Route], request: wit::Request) -> wit::Response 
 /// Runs the handler for the request's method and path. A handler's error becomes
 /// its JSON error response; a request no route matches is a 404.
 fn dispatch(routes: &[Route], request: Request) -> Response {
-    let Some(route) = routes.iter().find(|route| {
-        route.method.eq_ignore_ascii_case(&request.method) && route.path == request.path
-    }) else {
-        return Error::not_found(format!(
-            "this workflow has no handler for {} {}",
-            request.method, request.path
-        ))
-        .into();
+    let Some(route) =
+        routes.iter().find(|route| route.method.eq_ignore_ascii_case(&request.method) && route.path == request.path)
+    else {
+        return Error::not_found(format!("this workflow has no handler for {} {}", request.method, request.path))
+            .into();
     };
     let (method, path) = (route.method, route.path);
     match (route.handler)(&Context::new(), request) {
@@ -243,11 +229,8 @@ mod tests {
         Err(Error::new(418, "short and stout"))
     }
 
-    const ROUTES: &[Route] = &[
-        Route::new("POST", "/echo", echo),
-        Route::new("GET", "/echo", echo),
-        Route::new("POST", "/teapot", teapot),
-    ];
+    const ROUTES: &[Route] =
+        &[Route::new("POST", "/echo", echo), Route::new("GET", "/echo", echo), Route::new("POST", "/teapot", teapot)];
     const _: () = check_routes(ROUTES);
 
     fn request(method: &str, path: &str) -> Request {
@@ -266,12 +249,10 @@ mod tests {
 
     #[test]
     fn triggers_list_every_route() {
-        let listed: Vec<(String, String)> = triggers(ROUTES)
-            .into_iter()
-            .map(|wit::Trigger::Webhook(w)| (w.method, w.path))
-            .collect();
-        let expected = [("POST", "/echo"), ("GET", "/echo"), ("POST", "/teapot")]
-            .map(|(m, p)| (m.to_string(), p.to_string()));
+        let listed: Vec<(String, String)> =
+            triggers(ROUTES).into_iter().map(|wit::Trigger::Webhook(w)| (w.method, w.path)).collect();
+        let expected =
+            [("POST", "/echo"), ("GET", "/echo"), ("POST", "/teapot")].map(|(m, p)| (m.to_string(), p.to_string()));
         assert_eq!(listed, expected);
     }
 
@@ -309,10 +290,7 @@ mod tests {
         assert!(str_eq("/a", "/a"));
         assert!(!str_eq("/a", "/b"));
         assert!(!str_eq("/a", "/ab"));
-        let dup = [
-            Route::new("POST", "/a", echo),
-            Route::new("POST", "/a", echo),
-        ];
+        let dup = [Route::new("POST", "/a", echo), Route::new("POST", "/a", echo)];
         let caught = std::panic::catch_unwind(|| check_routes(&dup));
         assert!(caught.is_err());
     }

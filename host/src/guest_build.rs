@@ -54,13 +54,7 @@ impl GuestCrate {
             .canonicalize()
             .with_context(|| format!("{} is not a crate: no Cargo.toml there", dir.display()))?;
         let output = cargo()
-            .args([
-                "metadata",
-                "--format-version",
-                "1",
-                "--no-deps",
-                "--manifest-path",
-            ])
+            .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
             .arg(&manifest)
             .stderr(Stdio::inherit())
             .output()
@@ -74,17 +68,8 @@ impl GuestCrate {
             .packages
             .into_iter()
             .find(|p| p.manifest_path == manifest)
-            .with_context(|| {
-                format!(
-                    "{} is a workspace, not a crate: name one of its members",
-                    dir.display()
-                )
-            })?;
-        Ok(Self {
-            name: package.name,
-            manifest,
-            target_dir: metadata.target_directory.join("floww-guests"),
-        })
+            .with_context(|| format!("{} is a workspace, not a crate: name one of its members", dir.display()))?;
+        Ok(Self { name: package.name, manifest, target_dir: metadata.target_directory.join("floww-guests") })
     }
 
     /// Builds the crate in release mode and returns the component's path.
@@ -92,14 +77,7 @@ impl GuestCrate {
         ensure_wasm_target()?;
         eprintln!("Building {} for {WASM_TARGET}…", self.name);
         let mut child = cargo()
-            .args([
-                "build",
-                "--release",
-                "--target",
-                WASM_TARGET,
-                "--message-format",
-                "json-render-diagnostics",
-            ])
+            .args(["build", "--release", "--target", WASM_TARGET, "--message-format", "json-render-diagnostics"])
             .arg("--manifest-path")
             .arg(&self.manifest)
             .arg("--target-dir")
@@ -114,42 +92,26 @@ impl GuestCrate {
                 continue;
             };
             if message.reason == "compiler-artifact" && message.manifest_path == self.manifest {
-                wasm = message
-                    .filenames
-                    .into_iter()
-                    .find(|f| f.extension().is_some_and(|e| e == "wasm"));
+                wasm = message.filenames.into_iter().find(|f| f.extension().is_some_and(|e| e == "wasm"));
             }
         }
         if !child.wait()?.success() {
             bail!("building {} failed; cargo's messages are above", self.name);
         }
         wasm.with_context(|| {
-            format!(
-                "{} built no .wasm: a workflow crate needs `[lib] crate-type = [\"cdylib\"]`",
-                self.name
-            )
+            format!("{} built no .wasm: a workflow crate needs `[lib] crate-type = [\"cdylib\"]`", self.name)
         })
     }
 }
 
 /// Installs the wasm target with rustup when it is missing.
 fn ensure_wasm_target() -> anyhow::Result<()> {
-    let installed = Command::new("rustup")
-        .args(["target", "list", "--installed"])
-        .output();
+    let installed = Command::new("rustup").args(["target", "list", "--installed"]).output();
     match installed {
-        Ok(out)
-            if String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .any(|l| l.trim() == WASM_TARGET) =>
-        {
-            Ok(())
-        }
+        Ok(out) if String::from_utf8_lossy(&out.stdout).lines().any(|l| l.trim() == WASM_TARGET) => Ok(()),
         Ok(_) => {
             eprintln!("Installing the {WASM_TARGET} target with rustup (once)…");
-            let status = Command::new("rustup")
-                .args(["target", "add", WASM_TARGET])
-                .status()?;
+            let status = Command::new("rustup").args(["target", "add", WASM_TARGET]).status()?;
             if !status.success() {
                 bail!("`rustup target add {WASM_TARGET}` failed");
             }

@@ -17,19 +17,12 @@ pub fn floww() -> Command {
 }
 
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("host/ has a parent")
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("host/ has a parent").to_path_buf()
 }
 
 /// Runs `floww` with `args` to completion.
 pub fn run_floww(args: &[&str]) -> Output {
-    floww()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run floww")
+    floww().args(args).stdin(Stdio::null()).output().expect("run floww")
 }
 
 /// The component built from the guest crate at `dir` (relative to the repo
@@ -40,22 +33,11 @@ pub fn guest(dir: &str) -> PathBuf {
     if let Some(path) = built.get(dir) {
         return path.clone();
     }
-    let out = floww()
-        .arg("build")
-        .arg(repo_root().join(dir))
-        .output()
-        .expect("run floww build");
-    assert!(
-        out.status.success(),
-        "floww build {dir} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = floww().arg("build").arg(repo_root().join(dir)).output().expect("run floww build");
+    assert!(out.status.success(), "floww build {dir} failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).expect("utf-8 path");
     let path = PathBuf::from(stdout.trim());
-    assert!(
-        path.is_file(),
-        "floww build printed {path:?}, which is not a file"
-    );
+    assert!(path.is_file(), "floww build printed {path:?}, which is not a file");
     built.insert(dir.to_owned(), path.clone());
     path
 }
@@ -70,15 +52,7 @@ pub struct Host {
 
 /// `--deploy` arguments for `(workflow id, guest crate dir)` pairs.
 pub fn deploys(workflows: &[(&str, &str)]) -> Vec<String> {
-    workflows
-        .iter()
-        .flat_map(|(id, dir)| {
-            [
-                "--deploy".to_owned(),
-                format!("{id}={}", guest(dir).display()),
-            ]
-        })
-        .collect()
+    workflows.iter().flat_map(|(id, dir)| ["--deploy".to_owned(), format!("{id}={}", guest(dir).display())]).collect()
 }
 
 impl Host {
@@ -119,32 +93,19 @@ impl Host {
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n @ 1..) = stderr.read(&mut buf) {
-                stderr_logs
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                stderr_logs.lock().unwrap().push_str(&String::from_utf8_lossy(&buf[..n]));
             }
         });
-        let client = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(120))
-            .build()
-            .expect("http client");
+        let client =
+            reqwest::blocking::Client::builder().timeout(Duration::from_secs(120)).build().expect("http client");
         match ready_rx.recv_timeout(Duration::from_secs(300)) {
-            Ok(url) => Ok(Host {
-                child,
-                url,
-                logs,
-                client,
-            }),
+            Ok(url) => Ok(Host { child, url, logs, client }),
             Err(_) => {
                 let _ = child.kill();
                 let status = child.wait().expect("wait");
                 // Let the reader threads drain what is left.
                 std::thread::sleep(Duration::from_millis(100));
-                Err(format!(
-                    "floww serve did not start ({status}):\n{}",
-                    logs.lock().unwrap()
-                ))
+                Err(format!("floww serve did not start ({status}):\n{}", logs.lock().unwrap()))
             }
         }
     }
@@ -161,18 +122,13 @@ impl Host {
             .expect("request reaches the host");
         let status = response.status().as_u16();
         let text = response.text().expect("body");
-        let json = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}"));
+        let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}"));
         (status, json)
     }
 
     /// POSTs JSON to `/webhook<path>`.
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
-        self.send(
-            "POST",
-            &format!("/webhook{path}"),
-            body.to_string().into_bytes(),
-        )
+        self.send("POST", &format!("/webhook{path}"), body.to_string().into_bytes())
     }
 
     pub fn logs(&self) -> String {
@@ -182,17 +138,10 @@ impl Host {
     /// Stops the host with SIGTERM and waits for it, as an operator would.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();
-        let status = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill");
+        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("kill");
         assert!(status.success());
         let exit = self.child.wait().expect("wait");
-        assert!(
-            exit.success(),
-            "host exited with {exit} after SIGTERM:\n{}",
-            self.logs()
-        );
+        assert!(exit.success(), "host exited with {exit} after SIGTERM:\n{}", self.logs());
     }
 
     /// Kills the host with SIGKILL: no chance to flush anything.

@@ -12,7 +12,8 @@ fn start() -> (Host, tempfile::TempDir) {
 #[test]
 fn users_crud_follows_the_seed() {
     let (host, _dir) = start();
-    let create = json!({"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"});
+    let create =
+        json!({"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"});
     let (status, body) = host.post("/users", create.clone());
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["user"]["name"], "John Doe");
@@ -20,25 +21,17 @@ fn users_crud_follows_the_seed() {
     assert_eq!(status, 409, "{body}");
     assert_eq!(body["error"], "user `user-123` already exists");
 
-    let (status, body) = host.post(
-        "/users",
-        json!({"action": "get-user", "userId": "user-123"}),
-    );
+    let (status, body) = host.post("/users", json!({"action": "get-user", "userId": "user-123"}));
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["user"]["email"], "john@example.com");
 
-    let update = json!({"action": "update-user", "userId": "user-123", "name": "Jane Doe", "email": "jane@example.com"});
+    let update =
+        json!({"action": "update-user", "userId": "user-123", "name": "Jane Doe", "email": "jane@example.com"});
     let (status, body) = host.post("/users", update);
     assert_eq!(status, 200, "{body}");
-    let (_, body) = host.post(
-        "/users",
-        json!({"action": "get-user", "userId": "user-123"}),
-    );
+    let (_, body) = host.post("/users", json!({"action": "get-user", "userId": "user-123"}));
     assert_eq!(
-        (
-            body["user"]["name"].as_str(),
-            body["user"]["email"].as_str()
-        ),
+        (body["user"]["name"].as_str(), body["user"]["email"].as_str()),
         (Some("Jane Doe"), Some("jane@example.com"))
     );
 
@@ -52,21 +45,12 @@ fn users_crud_follows_the_seed() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["tables"], json!(["users"]));
 
-    let (status, body) = host.post(
-        "/users",
-        json!({"action": "delete-user", "userId": "user-123"}),
-    );
+    let (status, body) = host.post("/users", json!({"action": "delete-user", "userId": "user-123"}));
     assert_eq!((status, &body["deleted"]), (200, &json!(true)), "{body}");
-    let (status, body) = host.post(
-        "/users",
-        json!({"action": "get-user", "userId": "user-123"}),
-    );
+    let (status, body) = host.post("/users", json!({"action": "get-user", "userId": "user-123"}));
     assert_eq!(status, 404, "{body}");
     assert_eq!(body["error"], "user `user-123` not found");
-    let (status, _) = host.post(
-        "/users",
-        json!({"action": "delete-user", "userId": "user-123"}),
-    );
+    let (status, _) = host.post("/users", json!({"action": "delete-user", "userId": "user-123"}));
     assert_eq!(status, 404);
 }
 
@@ -78,29 +62,15 @@ fn users_rejects_bad_requests_with_reasons() {
     assert_eq!(body["error"], "unknown action `fly`");
     assert_eq!(body["validActions"].as_array().unwrap().len(), 6);
     let (status, body) = host.post("/users", json!({}));
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("missing field `action`"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("missing field `action`")));
     let (status, body) = host.post("/users", json!({"action": "create-user", "userId": "u"}));
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("missing field `name`"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("missing field `name`")));
     let (status, body) = host.send("POST", "/webhook/users", b"{not json".to_vec());
     assert_eq!(status, 400, "{body}");
-    let (status, body) = host.post(
-        "/users",
-        json!({"action": "create-user", "userId": "a/b", "name": "n", "email": "e"}),
-    );
+    let (status, body) =
+        host.post("/users", json!({"action": "create-user", "userId": "a/b", "name": "n", "email": "e"}));
     assert_eq!(status, 400, "invalid key reaches the caller as 400: {body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("key \"a/b\" contains '/'"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("key \"a/b\" contains '/'"), "{body}");
 }
 
 #[test]
@@ -124,20 +94,11 @@ fn counter_counts_by_one_or_by_increment() {
     let (host, _dir) = start();
     let (status, body) = host.post("/counter", json!({}));
     assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        (body["previous"].as_i64(), body["value"].as_i64()),
-        (Some(0), Some(1))
-    );
+    assert_eq!((body["previous"].as_i64(), body["value"].as_i64()), (Some(0), Some(1)));
     let (_, body) = host.post("/counter", json!({"increment": 5}));
-    assert_eq!(
-        (body["previous"].as_i64(), body["value"].as_i64()),
-        (Some(1), Some(6))
-    );
+    assert_eq!((body["previous"].as_i64(), body["value"].as_i64()), (Some(1), Some(6)));
     let (status, body) = host.post("/counter", json!({"increment": "lots"}));
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (400, Some("`increment` must be an integer"))
-    );
+    assert_eq!((status, body["error"].as_str()), (400, Some("`increment` must be an integer")));
 }
 
 #[test]
@@ -148,25 +109,12 @@ fn cache_hits_until_invalidated() {
     assert_eq!(first["cached"], false);
     let (_, hit) = host.post("/cache", json!({"key": "api-response"}));
     assert_eq!(hit["cached"], true);
-    assert_eq!(
-        hit["value"], first["value"],
-        "a hit returns the stored value"
-    );
-    assert_eq!(
-        hit["expiresAt"].as_u64().unwrap() - hit["cachedAt"].as_u64().unwrap(),
-        5 * 60 * 1000
-    );
+    assert_eq!(hit["value"], first["value"], "a hit returns the stored value");
+    assert_eq!(hit["expiresAt"].as_u64().unwrap() - hit["cachedAt"].as_u64().unwrap(), 5 * 60 * 1000);
 
     let (status, body) = host.post("/cache", json!({"key": "api-response", "invalidate": true}));
-    assert_eq!(
-        (status, &body["invalidated"]),
-        (200, &json!(true)),
-        "{body}"
-    );
+    assert_eq!((status, &body["invalidated"]), (200, &json!(true)), "{body}");
     let (_, fresh) = host.post("/cache", json!({"key": "api-response"}));
     assert_eq!(fresh["cached"], false);
-    assert_ne!(
-        fresh["value"], first["value"],
-        "after invalidate a new value is computed"
-    );
+    assert_ne!(fresh["value"], first["value"], "after invalidate a new value is computed");
 }

@@ -8,20 +8,12 @@ use crate::harness::{Host, deploys, guest, repo_root, run_floww};
 const PROBE: (&str, &str) = ("owner", "tests/guests/probe-owner");
 
 fn set(host: &Host, key: &str, value: i64) {
-    let (status, body) = host.post(
-        "/probe-owner",
-        json!({"op": "set", "table": "t", "key": key, "value": value}),
-    );
+    let (status, body) = host.post("/probe-owner", json!({"op": "set", "table": "t", "key": key, "value": value}));
     assert_eq!(status, 200, "{body}");
 }
 
 fn get(host: &Host, key: &str) -> serde_json::Value {
-    host.post(
-        "/probe-owner",
-        json!({"op": "get", "table": "t", "key": key}),
-    )
-    .1["ok"]
-        .clone()
+    host.post("/probe-owner", json!({"op": "get", "table": "t", "key": key})).1["ok"].clone()
 }
 
 #[test]
@@ -30,10 +22,7 @@ fn a_restart_serves_the_same_workflows_and_data() {
     set(&host, "a", 1);
     host.stop();
     let host = Host::start_with(data.path(), &[]).unwrap();
-    assert!(
-        host.logs().contains("/webhook/probe-owner"),
-        "routes are listed at start-up"
-    );
+    assert!(host.logs().contains("/webhook/probe-owner"), "routes are listed at start-up");
     assert_eq!(get(&host, "a"), json!(1));
 }
 
@@ -54,16 +43,8 @@ fn acknowledged_writes_survive_kill_9() {
 fn a_deploy_whose_path_is_taken_is_refused_and_nothing_changes() {
     let (host, data) = Host::start(&[("kv-store", "examples/kv-store")]);
     host.stop();
-    let err = Host::start_with(
-        data.path(),
-        &deploys(&[("clash", "tests/guests/path-clash")]),
-    )
-    .err()
-    .unwrap();
-    assert!(
-        err.contains("webhook POST /users is already served by workflow \"kv-store\""),
-        "{err}"
-    );
+    let err = Host::start_with(data.path(), &deploys(&[("clash", "tests/guests/path-clash")])).err().unwrap();
+    assert!(err.contains("webhook POST /users is already served by workflow \"kv-store\""), "{err}");
     // The refused deploy left no trace: the old set serves as before.
     let host = Host::start_with(data.path(), &[]).unwrap();
     let (status, _) = host.post("/users", json!({"action": "list-users"}));
@@ -75,11 +56,7 @@ fn a_deploy_whose_path_is_taken_is_refused_and_nothing_changes() {
 fn redeploying_an_id_replaces_its_component() {
     let (host, data) = Host::start(&[("flow", "tests/guests/probe-owner")]);
     host.stop();
-    let host = Host::start_with(
-        data.path(),
-        &deploys(&[("flow", "tests/guests/probe-reader")]),
-    )
-    .unwrap();
+    let host = Host::start_with(data.path(), &deploys(&[("flow", "tests/guests/probe-reader")])).unwrap();
     let (status, _) = host.post("/probe-owner", json!({"op": "list-tables"}));
     assert_eq!(status, 404, "the old route went with the old component");
     let (status, _) = host.post("/probe-reader", json!({"op": "list-tables"}));
@@ -93,35 +70,15 @@ fn bad_start_up_input_is_refused_with_a_clear_message() {
     std::fs::write(&not_wasm, b"hello").unwrap();
     let probe = guest("tests/guests/probe-owner");
     let cases: Vec<(Vec<String>, &str)> = vec![
-        (
-            vec!["--deploy".into(), "no-equals-sign".into()],
-            "expected ID=FILE.wasm",
-        ),
-        (
-            vec!["--deploy".into(), format!("Bad_Id={}", probe.display())],
-            "invalid workflow id \"Bad_Id\"",
-        ),
-        (
-            vec!["--deploy".into(), "x=/no/such/file.wasm".into()],
-            "could not read /no/such/file.wasm",
-        ),
-        (
-            vec!["--deploy".into(), format!("x={}", not_wasm.display())],
-            "not a usable workflow component",
-        ),
-        (
-            vec!["--timeout".into(), "0".into()],
-            "expected a number of seconds",
-        ),
+        (vec!["--deploy".into(), "no-equals-sign".into()], "expected ID=FILE.wasm"),
+        (vec!["--deploy".into(), format!("Bad_Id={}", probe.display())], "invalid workflow id \"Bad_Id\""),
+        (vec!["--deploy".into(), "x=/no/such/file.wasm".into()], "could not read /no/such/file.wasm"),
+        (vec!["--deploy".into(), format!("x={}", not_wasm.display())], "not a usable workflow component"),
+        (vec!["--timeout".into(), "0".into()], "expected a number of seconds"),
     ];
     for (args, needle) in cases {
-        let err = Host::start_with(&data.path().join("d"), &args)
-            .err()
-            .unwrap();
-        assert!(
-            err.contains(needle),
-            "{args:?}: expected {needle:?} in\n{err}"
-        );
+        let err = Host::start_with(&data.path().join("d"), &args).err().unwrap();
+        assert!(err.contains(needle), "{args:?}: expected {needle:?} in\n{err}");
     }
 }
 
@@ -146,26 +103,14 @@ fn build_prints_the_component_path_and_explains_failures() {
 
 #[test]
 fn every_command_has_help() {
-    for args in [
-        &["--help"][..],
-        &["serve", "--help"],
-        &["dev", "--help"],
-        &["build", "--help"],
-    ] {
+    for args in [&["--help"][..], &["serve", "--help"], &["dev", "--help"], &["build", "--help"]] {
         let out = run_floww(args);
         assert!(out.status.success(), "{args:?}");
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.contains("Usage: floww"), "{args:?}: {text}");
     }
     let serve = String::from_utf8_lossy(&run_floww(&["serve", "--help"]).stdout).into_owned();
-    for flag in [
-        "--listen",
-        "--data-dir",
-        "--deploy",
-        "--timeout",
-        "--memory-mib",
-        "--body-limit",
-    ] {
+    for flag in ["--listen", "--data-dir", "--deploy", "--timeout", "--memory-mib", "--body-limit"] {
         assert!(serve.contains(flag), "serve --help lacks {flag}");
     }
 }

@@ -26,28 +26,13 @@ fn expect(host: &Host, who: &str, op: Value, status: u16) -> Value {
 fn ops(table: &str) -> Vec<(&'static str, Value)> {
     vec![
         ("get", json!({"op": "get", "table": table, "key": "k"})),
-        (
-            "set",
-            json!({"op": "set", "table": table, "key": "k", "value": {"n": 1}}),
-        ),
+        ("set", json!({"op": "set", "table": table, "key": "k", "value": {"n": 1}})),
         ("list-keys", json!({"op": "list-keys", "table": table})),
         ("list-items", json!({"op": "list-items", "table": table})),
-        (
-            "list-permissions",
-            json!({"op": "list-permissions", "table": table}),
-        ),
-        (
-            "grant",
-            json!({"op": "grant", "table": table, "workflowId": "stranger", "read": true, "write": false}),
-        ),
-        (
-            "revoke",
-            json!({"op": "revoke", "table": table, "workflowId": "reader"}),
-        ),
-        (
-            "delete",
-            json!({"op": "delete", "table": table, "key": "k"}),
-        ),
+        ("list-permissions", json!({"op": "list-permissions", "table": table})),
+        ("grant", json!({"op": "grant", "table": table, "workflowId": "stranger", "read": true, "write": false})),
+        ("revoke", json!({"op": "revoke", "table": table, "workflowId": "reader"})),
+        ("delete", json!({"op": "delete", "table": table, "key": "k"})),
     ]
 }
 
@@ -63,10 +48,7 @@ fn check_row(host: &Host, who: &str, allowed: [bool; 8]) {
         let body = expect(host, who, op, if ok { 200 } else { 403 });
         if !ok {
             assert_eq!(body["kind"], "permission-denied", "{who} {name}: {body}");
-            assert!(
-                body["error"].as_str().unwrap().contains("shared"),
-                "{who} {name}: {body}"
-            );
+            assert!(body["error"].as_str().unwrap().contains("shared"), "{who} {name}: {body}");
         }
         if ok && name == "delete" {
             // Put the key back for the next row.
@@ -77,12 +59,7 @@ fn check_row(host: &Host, who: &str, allowed: [bool; 8]) {
 
 fn setup() -> (Host, tempfile::TempDir) {
     let (host, dir) = Host::start(&PROBES);
-    expect(
-        &host,
-        "owner",
-        json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 0}}),
-        200,
-    );
+    expect(&host, "owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 0}}), 200);
     expect(
         &host,
         "owner",
@@ -102,26 +79,10 @@ fn setup() -> (Host, tempfile::TempDir) {
 fn each_role_gets_exactly_its_rights_on_every_operation() {
     let (host, _dir) = setup();
     //                      get    set    keys   items  perms  grant  revoke delete
-    check_row(
-        &host,
-        "owner",
-        [true, true, true, true, true, true, true, true],
-    );
-    check_row(
-        &host,
-        "reader",
-        [true, false, true, true, true, false, false, false],
-    );
-    check_row(
-        &host,
-        "writer",
-        [false, true, false, false, false, false, false, true],
-    );
-    check_row(
-        &host,
-        "stranger",
-        [false, false, false, false, false, false, false, false],
-    );
+    check_row(&host, "owner", [true, true, true, true, true, true, true, true]);
+    check_row(&host, "reader", [true, false, true, true, true, false, false, false]);
+    check_row(&host, "writer", [false, true, false, false, false, false, false, true]);
+    check_row(&host, "stranger", [false, false, false, false, false, false, false, false]);
 
     for (who, tables) in [
         ("owner", json!(["shared"])),
@@ -137,12 +98,7 @@ fn each_role_gets_exactly_its_rights_on_every_operation() {
 #[test]
 fn list_permissions_shows_the_owner_first_then_grants() {
     let (host, _dir) = setup();
-    let body = expect(
-        &host,
-        "reader",
-        json!({"op": "list-permissions", "table": "shared"}),
-        200,
-    );
+    let body = expect(&host, "reader", json!({"op": "list-permissions", "table": "shared"}), 200);
     assert_eq!(
         body["ok"],
         json!([
@@ -156,39 +112,12 @@ fn list_permissions_shows_the_owner_first_then_grants() {
 #[test]
 fn revoke_takes_access_away_and_grants_are_upserts() {
     let (host, _dir) = setup();
-    expect(
-        &host,
-        "owner",
-        json!({"op": "revoke", "table": "shared", "workflowId": "reader"}),
-        200,
-    );
-    let body = expect(
-        &host,
-        "reader",
-        json!({"op": "get", "table": "shared", "key": "k"}),
-        403,
-    );
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("may not read table \"shared\""),
-        "{body}"
-    );
-    assert_eq!(
-        expect(&host, "reader", json!({"op": "list-tables"}), 200)["ok"],
-        json!([])
-    );
-    let body = expect(
-        &host,
-        "owner",
-        json!({"op": "revoke", "table": "shared", "workflowId": "reader"}),
-        404,
-    );
-    assert!(
-        body["error"].as_str().unwrap().contains("has no grant"),
-        "{body}"
-    );
+    expect(&host, "owner", json!({"op": "revoke", "table": "shared", "workflowId": "reader"}), 200);
+    let body = expect(&host, "reader", json!({"op": "get", "table": "shared", "key": "k"}), 403);
+    assert!(body["error"].as_str().unwrap().contains("may not read table \"shared\""), "{body}");
+    assert_eq!(expect(&host, "reader", json!({"op": "list-tables"}), 200)["ok"], json!([]));
+    let body = expect(&host, "owner", json!({"op": "revoke", "table": "shared", "workflowId": "reader"}), 404);
+    assert!(body["error"].as_str().unwrap().contains("has no grant"), "{body}");
 
     // A second grant replaces the first: writer becomes read-only.
     expect(
@@ -197,18 +126,8 @@ fn revoke_takes_access_away_and_grants_are_upserts() {
         json!({"op": "grant", "table": "shared", "workflowId": "writer", "read": true, "write": false}),
         200,
     );
-    expect(
-        &host,
-        "writer",
-        json!({"op": "get", "table": "shared", "key": "k"}),
-        200,
-    );
-    expect(
-        &host,
-        "writer",
-        json!({"op": "set", "table": "shared", "key": "k", "value": 1}),
-        403,
-    );
+    expect(&host, "writer", json!({"op": "get", "table": "shared", "key": "k"}), 200);
+    expect(&host, "writer", json!({"op": "set", "table": "shared", "key": "k", "value": 1}), 403);
 }
 
 #[test]
@@ -225,11 +144,7 @@ fn grant_errors_name_their_cause() {
             409,
             "owns table",
         ),
-        (
-            json!({"op": "revoke", "table": "shared", "workflowId": "owner"}),
-            409,
-            "owns table",
-        ),
+        (json!({"op": "revoke", "table": "shared", "workflowId": "owner"}), 409, "owns table"),
         (
             json!({"op": "grant", "table": "shared", "workflowId": "reader", "read": false, "write": false}),
             400,
@@ -248,10 +163,7 @@ fn grant_errors_name_their_cause() {
     ];
     for (op, status, needle) in cases {
         let body = expect(&host, "owner", op.clone(), status);
-        assert!(
-            body["error"].as_str().unwrap().contains(needle),
-            "{op}: {body}"
-        );
+        assert!(body["error"].as_str().unwrap().contains(needle), "{op}: {body}");
     }
     let body = expect(
         &host,
@@ -259,42 +171,19 @@ fn grant_errors_name_their_cause() {
         json!({"op": "grant", "table": "shared", "workflowId": "stranger", "read": true, "write": false}),
         403,
     );
-    assert!(
-        body["error"].as_str().unwrap().contains("only the owner"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("only the owner"), "{body}");
 }
 
 #[test]
 fn missing_tables_and_keys_are_404_for_every_caller() {
     let (host, _dir) = setup();
     for who in ["owner", "stranger"] {
-        for (name, op) in ops("no-such-table")
-            .into_iter()
-            .filter(|(name, _)| *name != "set")
-        {
+        for (name, op) in ops("no-such-table").into_iter().filter(|(name, _)| *name != "set") {
             let body = expect(&host, who, op, 404);
             assert_eq!(body["kind"], "not-found", "{who} {name}");
-            assert!(
-                body["error"]
-                    .as_str()
-                    .unwrap()
-                    .contains("table \"no-such-table\" does not exist"),
-                "{body}"
-            );
+            assert!(body["error"].as_str().unwrap().contains("table \"no-such-table\" does not exist"), "{body}");
         }
     }
-    let body = expect(
-        &host,
-        "owner",
-        json!({"op": "get", "table": "shared", "key": "nope"}),
-        404,
-    );
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("key \"nope\" not found"),
-        "{body}"
-    );
+    let body = expect(&host, "owner", json!({"op": "get", "table": "shared", "key": "nope"}), 404);
+    assert!(body["error"].as_str().unwrap().contains("key \"nope\" not found"), "{body}");
 }

@@ -7,10 +7,8 @@ use crate::harness::Host;
 
 #[test]
 fn a_reader_reads_after_a_grant_and_gets_403_after_revoke() {
-    let (host, _dir) = Host::start(&[
-        ("owner", "examples/shared-table-owner"),
-        ("reader", "examples/shared-table-reader"),
-    ]);
+    let (host, _dir) =
+        Host::start(&[("owner", "examples/shared-table-owner"), ("reader", "examples/shared-table-reader")]);
     let (status, body) = host.post("/reader/announcements", json!({}));
     assert_eq!(status, 404, "no table yet: {body}");
 
@@ -18,18 +16,9 @@ fn a_reader_reads_after_a_grant_and_gets_403_after_revoke() {
     assert_eq!(status, 201, "{body}");
     let (status, body) = host.post("/reader/announcements", json!({}));
     assert_eq!(status, 403, "no grant yet: {body}");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("may not read table \"announcements\""),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("may not read table \"announcements\""), "{body}");
 
-    let (status, body) = host.post(
-        "/owner/grant",
-        json!({"workflowId": "reader", "read": true, "write": false}),
-    );
+    let (status, body) = host.post("/owner/grant", json!({"workflowId": "reader", "read": true, "write": false}));
     assert_eq!(status, 200, "{body}");
     let (status, body) = host.post("/reader/announcements", json!({}));
     assert_eq!(status, 200, "{body}");

@@ -13,124 +13,44 @@ fn bad_names_and_values_are_rejected_and_nothing_is_stored() {
     let (host, _dir) = Host::start(&[("owner", "tests/guests/probe-owner")]);
     let long = "a".repeat(256);
     let cases = [
-        (
-            json!({"op": "set", "table": "", "key": "k", "value": 1}),
-            400,
-            "table name is empty",
-        ),
-        (
-            json!({"op": "set", "table": long, "key": "k", "value": 1}),
-            400,
-            "table name is 256 characters long",
-        ),
-        (
-            json!({"op": "set", "table": "a b", "key": "k", "value": 1}),
-            400,
-            "contains ' '",
-        ),
-        (
-            json!({"op": "set", "table": "../etc", "key": "k", "value": 1}),
-            400,
-            "contains '.'",
-        ),
-        (
-            json!({"op": "set", "table": "tâble", "key": "k", "value": 1}),
-            400,
-            "contains 'â'",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": "", "value": 1}),
-            400,
-            "key is empty",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": long, "value": 1}),
-            400,
-            "key is 256 characters long",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": "a/b", "value": 1}),
-            400,
-            "contains '/'",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": "a\u{0}b", "value": 1}),
-            400,
-            "contains '\\0'",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": "k", "raw": "{not json"}),
-            400,
-            "value is not valid JSON",
-        ),
-        (
-            json!({"op": "set", "table": "t", "key": "k", "raw": ""}),
-            400,
-            "value is not valid JSON",
-        ),
-        (
-            json!({"op": "get", "table": "a;DROP TABLE", "key": "k"}),
-            400,
-            "contains ';'",
-        ),
-        (
-            json!({"op": "list-keys", "table": "{\"a\":1}"}),
-            400,
-            "contains '{'",
-        ),
+        (json!({"op": "set", "table": "", "key": "k", "value": 1}), 400, "table name is empty"),
+        (json!({"op": "set", "table": long, "key": "k", "value": 1}), 400, "table name is 256 characters long"),
+        (json!({"op": "set", "table": "a b", "key": "k", "value": 1}), 400, "contains ' '"),
+        (json!({"op": "set", "table": "../etc", "key": "k", "value": 1}), 400, "contains '.'"),
+        (json!({"op": "set", "table": "tâble", "key": "k", "value": 1}), 400, "contains 'â'"),
+        (json!({"op": "set", "table": "t", "key": "", "value": 1}), 400, "key is empty"),
+        (json!({"op": "set", "table": "t", "key": long, "value": 1}), 400, "key is 256 characters long"),
+        (json!({"op": "set", "table": "t", "key": "a/b", "value": 1}), 400, "contains '/'"),
+        (json!({"op": "set", "table": "t", "key": "a\u{0}b", "value": 1}), 400, "contains '\\0'"),
+        (json!({"op": "set", "table": "t", "key": "k", "raw": "{not json"}), 400, "value is not valid JSON"),
+        (json!({"op": "set", "table": "t", "key": "k", "raw": ""}), 400, "value is not valid JSON"),
+        (json!({"op": "get", "table": "a;DROP TABLE", "key": "k"}), 400, "contains ';'"),
+        (json!({"op": "list-keys", "table": "{\"a\":1}"}), 400, "contains '{'"),
     ];
     for (op, status, needle) in cases {
         let (got, body) = kv(&host, "owner", op.clone());
         assert_eq!(got, status, "{op}: {body}");
         assert_eq!(body["kind"], "invalid-input", "{op}: {body}");
         let error = body["error"].as_str().unwrap();
-        assert!(
-            error.contains(needle),
-            "{op}: expected {needle:?} in {error:?}"
-        );
+        assert!(error.contains(needle), "{op}: expected {needle:?} in {error:?}");
     }
 
     // 1 MiB + 1 byte of JSON text is refused, 1 MiB exactly is stored.
     let over = format!("\"{}\"", "x".repeat(ONE_MIB - 1));
-    let (got, body) = kv(
-        &host,
-        "owner",
-        json!({"op": "set", "table": "t", "key": "big", "raw": over}),
-    );
+    let (got, body) = kv(&host, "owner", json!({"op": "set", "table": "t", "key": "big", "raw": over}));
     assert_eq!(got, 413, "{body}");
     assert_eq!(body["kind"], "value-too-large");
-    assert!(
-        body["error"]
-            .as_str()
-            .unwrap()
-            .contains("1048577 bytes; the limit is 1048576"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("1048577 bytes; the limit is 1048576"), "{body}");
     let (got, _) = kv(&host, "owner", json!({"op": "list-tables"}));
     assert_eq!(got, 200);
-    assert_eq!(
-        kv(&host, "owner", json!({"op": "list-tables"})).1["ok"],
-        json!([]),
-        "no table after rejections"
-    );
+    assert_eq!(kv(&host, "owner", json!({"op": "list-tables"})).1["ok"], json!([]), "no table after rejections");
 
     let exactly = format!("\"{}\"", "x".repeat(ONE_MIB - 2));
-    let (got, body) = kv(
-        &host,
-        "owner",
-        json!({"op": "set", "table": "t", "key": "big", "raw": exactly}),
-    );
+    let (got, body) = kv(&host, "owner", json!({"op": "set", "table": "t", "key": "big", "raw": exactly}));
     assert_eq!(got, 200, "{body}");
-    let (_, body) = kv(
-        &host,
-        "owner",
-        json!({"op": "get", "table": "t", "key": "big"}),
-    );
+    let (_, body) = kv(&host, "owner", json!({"op": "get", "table": "t", "key": "big"}));
     assert_eq!(body["ok"].as_str().unwrap().len(), ONE_MIB - 2);
-    assert_eq!(
-        kv(&host, "owner", json!({"op": "list-keys", "table": "t"})).1["ok"],
-        json!(["big"])
-    );
+    assert_eq!(kv(&host, "owner", json!({"op": "list-keys", "table": "t"})).1["ok"], json!(["big"]));
 }
 
 #[test]
@@ -138,27 +58,14 @@ fn wider_key_charset_and_limits_are_accepted() {
     let (host, _dir) = Host::start(&[("owner", "tests/guests/probe-owner")]);
     let table = "T_".to_owned() + &"x".repeat(253);
     for key in ["john@example.com", "user:42", "a.b-c_d", &"k".repeat(255)] {
-        let (got, body) = kv(
-            &host,
-            "owner",
-            json!({"op": "set", "table": table, "key": key, "value": {"k": key}}),
-        );
+        let (got, body) = kv(&host, "owner", json!({"op": "set", "table": table, "key": key, "value": {"k": key}}));
         assert_eq!(got, 200, "{key}: {body}");
-        let (got, body) = kv(
-            &host,
-            "owner",
-            json!({"op": "get", "table": table, "key": key}),
-        );
+        let (got, body) = kv(&host, "owner", json!({"op": "get", "table": table, "key": key}));
         assert_eq!((got, &body["ok"]["k"]), (200, &json!(key)));
     }
     // Listings are sorted by name.
     let (_, body) = kv(&host, "owner", json!({"op": "list-keys", "table": table}));
-    let keys: Vec<&str> = body["ok"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k.as_str().unwrap())
-        .collect();
+    let keys: Vec<&str> = body["ok"].as_array().unwrap().iter().map(|k| k.as_str().unwrap()).collect();
     let mut sorted = keys.clone();
     sorted.sort();
     assert_eq!(keys, sorted);
@@ -168,26 +75,12 @@ fn wider_key_charset_and_limits_are_accepted() {
 #[test]
 fn items_carry_created_and_updated_times() {
     let (host, _dir) = Host::start(&[("owner", "tests/guests/probe-owner")]);
-    kv(
-        &host,
-        "owner",
-        json!({"op": "set", "table": "t", "key": "k", "value": 1}),
-    );
+    kv(&host, "owner", json!({"op": "set", "table": "t", "key": "k", "value": 1}));
     std::thread::sleep(std::time::Duration::from_millis(5));
-    kv(
-        &host,
-        "owner",
-        json!({"op": "set", "table": "t", "key": "k", "value": 2}),
-    );
+    kv(&host, "owner", json!({"op": "set", "table": "t", "key": "k", "value": 2}));
     let (_, body) = kv(&host, "owner", json!({"op": "list-items", "table": "t"}));
     let item = &body["ok"][0];
-    assert_eq!(
-        (item["key"].as_str(), item["value"].as_i64()),
-        (Some("k"), Some(2))
-    );
-    let (created, updated) = (
-        item["createdAt"].as_u64().unwrap(),
-        item["updatedAt"].as_u64().unwrap(),
-    );
+    assert_eq!((item["key"].as_str(), item["value"].as_i64()), (Some("k"), Some(2)));
+    let (created, updated) = (item["createdAt"].as_u64().unwrap(), item["updatedAt"].as_u64().unwrap());
     assert!(updated > created, "{item}");
 }

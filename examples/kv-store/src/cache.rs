@@ -48,10 +48,7 @@ pub fn handle(ctx: &Context, req: Request) -> Result<Response> {
             Err(KvError::NotFound(_)) => false,
             Err(err) => return Err(err.into()),
         };
-        return Ok(Response::json(
-            200,
-            &json!({ "key": key, "invalidated": invalidated }),
-        ));
+        return Ok(Response::json(200, &json!({ "key": key, "invalidated": invalidated })));
     }
 
     // The store keeps values until they are deleted; freshness is ours to check.
@@ -59,25 +56,13 @@ pub fn handle(ctx: &Context, req: Request) -> Result<Response> {
     if let Some(entry) = ctx.kv.get_optional::<Entry>(CACHE, &key)?
         && now < entry.expires_at
     {
-        let answer = Answer {
-            key,
-            cached: true,
-            entry,
-        };
+        let answer = Answer { key, cached: true, entry };
         return Ok(Response::json(200, &answer));
     }
 
-    let entry = Entry {
-        value: expensive_computation(),
-        cached_at: now,
-        expires_at: now + TIME_TO_LIVE_MS,
-    };
+    let entry = Entry { value: expensive_computation(), cached_at: now, expires_at: now + TIME_TO_LIVE_MS };
     ctx.kv.set(CACHE, &key, &entry)?;
-    let answer = Answer {
-        key,
-        cached: false,
-        entry,
-    };
+    let answer = Answer { key, cached: false, entry };
     Ok(Response::json(200, &answer))
 }
 

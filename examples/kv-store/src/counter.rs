@@ -15,29 +15,18 @@ struct Body {
 }
 
 pub fn increment(ctx: &Context, req: Request) -> Result<Response> {
-    let body: Body = if req.body.is_empty() {
-        Body::default()
-    } else {
-        req.json()?
-    };
+    let body: Body = if req.body.is_empty() { Body::default() } else { req.json()? };
     let by = match body.increment {
         None => 1,
-        Some(value) => value
-            .as_i64()
-            .ok_or_else(|| Error::bad_request("`increment` must be an integer"))?,
+        Some(value) => value.as_i64().ok_or_else(|| Error::bad_request("`increment` must be an integer"))?,
     };
 
     // Read (a counter that was never set is 0), change, write back. Two
     // executions running at the same moment may both read the same value: the
     // store has no atomic increment.
     let previous: i64 = ctx.kv.get_optional(COUNTERS, PAGE_VIEWS)?.unwrap_or(0);
-    let value = previous
-        .checked_add(by)
-        .ok_or_else(|| Error::bad_request("the counter would overflow"))?;
+    let value = previous.checked_add(by).ok_or_else(|| Error::bad_request("the counter would overflow"))?;
     ctx.kv.set(COUNTERS, PAGE_VIEWS, &value)?;
 
-    Ok(Response::json(
-        200,
-        &json!({ "counter": PAGE_VIEWS, "previous": previous, "value": value }),
-    ))
+    Ok(Response::json(200, &json!({ "counter": PAGE_VIEWS, "previous": previous, "value": value })))
 }

@@ -53,9 +53,7 @@ floww::workflow! {
 
 /// Time since the Unix epoch, from the clock the host gives the workflow.
 fn since_epoch() -> Duration {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Milliseconds since the Unix epoch: the unit of every timestamp we store.

@@ -43,8 +43,5 @@ pub fn create(ctx: &Context, req: Request) -> Result<Response> {
         expires_at: created_at + SESSION_LIFETIME_MS,
     };
     ctx.kv.set(SESSIONS, &session.session_id, &session)?;
-    Ok(Response::json(
-        201,
-        &json!({ "created": true, "session": session }),
-    ))
+    Ok(Response::json(201, &json!({ "created": true, "session": session })))
 }

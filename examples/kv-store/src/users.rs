@@ -15,14 +15,7 @@ use crate::now_ms;
 /// The table every user lives in, keyed by user id.
 const USERS: &str = "users";
 
-const ACTIONS: [&str; 6] = [
-    "create-user",
-    "get-user",
-    "update-user",
-    "delete-user",
-    "list-users",
-    "list-tables",
-];
+const ACTIONS: [&str; 6] = ["create-user", "get-user", "update-user", "delete-user", "list-users", "list-tables"];
 
 /// A user, as stored under its id in table `users`.
 #[derive(Debug, Serialize, Deserialize)]
@@ -78,20 +71,11 @@ fn create(ctx: &Context, body: Body) -> Result<Response> {
     if ctx.kv.get_optional::<User>(USERS, &id)?.is_some() {
         return Err(Error::conflict(format!("user `{id}` already exists")));
     }
-    let user = User {
-        id,
-        name,
-        email,
-        created_at: now_ms(),
-        updated_at: None,
-    };
+    let user = User { id, name, email, created_at: now_ms(), updated_at: None };
     // `set` serializes the struct to JSON. The first set creates table `users`.
     ctx.kv.set(USERS, &user.id, &user)?;
     floww::info!("created user {}", user.id);
-    Ok(Response::json(
-        201,
-        &json!({ "created": true, "user": user }),
-    ))
+    Ok(Response::json(201, &json!({ "created": true, "user": user })))
 }
 
 fn get(ctx: &Context, body: Body) -> Result<Response> {
@@ -103,9 +87,7 @@ fn get(ctx: &Context, body: Body) -> Result<Response> {
 fn update(ctx: &Context, body: Body) -> Result<Response> {
     let id = required(body.user_id, "userId")?;
     if body.name.is_none() && body.email.is_none() {
-        return Err(Error::bad_request(
-            "update-user needs `name`, `email` or both",
-        ));
+        return Err(Error::bad_request("update-user needs `name`, `email` or both"));
     }
     // Read, change, write back: `set` replaces the whole value.
     let mut user = load(ctx, &id)?;
@@ -117,10 +99,7 @@ fn update(ctx: &Context, body: Body) -> Result<Response> {
     }
     user.updated_at = Some(now_ms());
     ctx.kv.set(USERS, &id, &user)?;
-    Ok(Response::json(
-        200,
-        &json!({ "updated": true, "user": user }),
-    ))
+    Ok(Response::json(200, &json!({ "updated": true, "user": user })))
 }
 
 fn delete(ctx: &Context, body: Body) -> Result<Response> {
@@ -128,10 +107,7 @@ fn delete(ctx: &Context, body: Body) -> Result<Response> {
     // Deleting a missing key is `KvError::NotFound`; here it gets a message of
     // our own. Any other KV error passes through with its own status.
     match ctx.kv.delete(USERS, &id) {
-        Ok(()) => Ok(Response::json(
-            200,
-            &json!({ "deleted": true, "userId": id }),
-        )),
+        Ok(()) => Ok(Response::json(200, &json!({ "deleted": true, "userId": id }))),
         Err(KvError::NotFound(_)) => Err(Error::not_found(format!("user `{id}` not found"))),
         Err(err) => Err(err.into()),
     }
@@ -145,26 +121,18 @@ fn list(ctx: &Context) -> Result<Response> {
         Err(KvError::NotFound(_)) => Vec::new(),
         Err(err) => return Err(err.into()),
     };
-    Ok(Response::json(
-        200,
-        &json!({ "count": users.len(), "users": users }),
-    ))
+    Ok(Response::json(200, &json!({ "count": users.len(), "users": users })))
 }
 
 fn list_tables(ctx: &Context) -> Result<Response> {
     // The tables this workflow owns or was granted, sorted by name.
     let tables = ctx.kv.list_tables()?;
-    Ok(Response::json(
-        200,
-        &json!({ "count": tables.len(), "tables": tables }),
-    ))
+    Ok(Response::json(200, &json!({ "count": tables.len(), "tables": tables })))
 }
 
 /// Reads a user; a missing one is a 404 that says which.
 fn load(ctx: &Context, id: &str) -> Result<User> {
-    ctx.kv
-        .get_optional(USERS, id)?
-        .ok_or_else(|| Error::not_found(format!("user `{id}` not found")))
+    ctx.kv.get_optional(USERS, id)?.ok_or_else(|| Error::not_found(format!("user `{id}` not found")))
 }
 
 /// The value of a field the action needs, or a 400 naming it.

@@ -31,10 +31,7 @@ struct Announcement {
 fn announce(ctx: &Context, req: Request) -> Result<Response> {
     let announcement: Announcement = req.json()?;
     ctx.kv.set(ANNOUNCEMENTS, &announcement.id, &announcement)?;
-    Ok(Response::json(
-        201,
-        &json!({ "stored": true, "announcement": announcement }),
-    ))
+    Ok(Response::json(201, &json!({ "stored": true, "announcement": announcement })))
 }
 
 /// `{"workflowId": "reader", "read": true, "write": false}`
@@ -49,13 +46,8 @@ struct Grant {
 /// Gives another deployed workflow exactly these rights on the table, replacing
 /// any earlier grant. Only the owner may do this.
 fn grant(ctx: &Context, req: Request) -> Result<Response> {
-    let Grant {
-        workflow_id,
-        read,
-        write,
-    } = req.json()?;
-    ctx.kv
-        .grant_permission(ANNOUNCEMENTS, &workflow_id, Access { read, write })?;
+    let Grant { workflow_id, read, write } = req.json()?;
+    ctx.kv.grant_permission(ANNOUNCEMENTS, &workflow_id, Access { read, write })?;
     Ok(Response::json(
         200,
         &json!({
@@ -79,17 +71,11 @@ struct Revoke {
 fn revoke(ctx: &Context, req: Request) -> Result<Response> {
     let Revoke { workflow_id } = req.json()?;
     ctx.kv.revoke_permission(ANNOUNCEMENTS, &workflow_id)?;
-    Ok(Response::json(
-        200,
-        &json!({ "revoked": true, "table": ANNOUNCEMENTS, "workflowId": workflow_id }),
-    ))
+    Ok(Response::json(200, &json!({ "revoked": true, "table": ANNOUNCEMENTS, "workflowId": workflow_id })))
 }
 
 /// Lists who may use the table: this workflow first (as owner), then each grant.
 fn permissions(ctx: &Context, _req: Request) -> Result<Response> {
     let permissions = ctx.kv.list_permissions(ANNOUNCEMENTS)?;
-    Ok(Response::json(
-        200,
-        &json!({ "table": ANNOUNCEMENTS, "permissions": permissions }),
-    ))
+    Ok(Response::json(200, &json!({ "table": ANNOUNCEMENTS, "permissions": permissions })))
 }

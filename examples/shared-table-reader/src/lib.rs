@@ -28,10 +28,7 @@ struct Announcement {
 /// Lists every announcement with its timestamps (needs read access).
 fn list(ctx: &Context, _req: Request) -> Result<Response> {
     let items: Vec<Item<Announcement>> = ctx.kv.list_items(ANNOUNCEMENTS)?;
-    Ok(Response::json(
-        200,
-        &json!({ "count": items.len(), "announcements": items }),
-    ))
+    Ok(Response::json(200, &json!({ "count": items.len(), "announcements": items })))
 }
 
 /// `{"id": "from-reader", "text": "…"}`: writes into the owner's table (needs
@@ -39,8 +36,5 @@ fn list(ctx: &Context, _req: Request) -> Result<Response> {
 fn announce(ctx: &Context, req: Request) -> Result<Response> {
     let announcement: Announcement = req.json()?;
     ctx.kv.set(ANNOUNCEMENTS, &announcement.id, &announcement)?;
-    Ok(Response::json(
-        201,
-        &json!({ "stored": true, "announcement": announcement }),
-    ))
+    Ok(Response::json(201, &json!({ "stored": true, "announcement": announcement })))
 }

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::http::{AppState, DEFAULT_BODY_LIMIT, router};
+use crate::http::{AppState, HttpLimits, router};
 use crate::kv::{Kv, SledBackend, check_workflow_id};
 use crate::registry::Registry;
-use crate::runtime::{Limits, Runtime};
+use crate::runtime::{Admission, Limits, Runtime};
 
 /// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
 ///
@@ -43,9 +43,21 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_MEMORY_MIB", default_value_t = 128, value_parser = clap::value_parser!(u32).range(1..=4096))]
     memory_mib: u32,
 
-    /// Largest webhook request body, in bytes.
-    #[arg(long, env = "FLOWW_BODY_LIMIT", default_value_t = DEFAULT_BODY_LIMIT)]
+    /// Largest webhook request body, in bytes; larger ones get 413.
+    #[arg(long, env = "FLOWW_BODY_LIMIT", default_value_t = HttpLimits::default().request_body)]
     body_limit: usize,
+
+    /// Largest response body a workflow may return, in bytes.
+    #[arg(long, env = "FLOWW_RESPONSE_LIMIT", default_value_t = HttpLimits::default().response_body)]
+    response_limit: usize,
+
+    /// Executions that may run at once.
+    #[arg(long, env = "FLOWW_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_concurrency: u32,
+
+    /// Requests that may wait for a free execution slot; beyond that: 503.
+    #[arg(long, env = "FLOWW_MAX_QUEUE", default_value_t = 128)]
+    max_queue: usize,
 }
 
 /// A component to deploy at start-up, read before anything is opened.
@@ -57,16 +69,13 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn read(id: String, path: PathBuf) -> anyhow::Result<Self> {
-        let bytes =
-            std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
+        let bytes = std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
         Ok(Self { id, path, bytes })
     }
 }
 
 fn parse_deploy_arg(arg: &str) -> Result<(String, PathBuf), String> {
-    let (id, path) = arg
-        .split_once('=')
-        .ok_or("expected ID=FILE.wasm, e.g. kv-store=target/kv_store.wasm")?;
+    let (id, path) = arg.split_once('=').ok_or("expected ID=FILE.wasm, e.g. kv-store=target/kv_store.wasm")?;
     check_workflow_id(id).map_err(|e| e.to_string())?;
     Ok((id.to_owned(), PathBuf::from(path)))
 }
@@ -80,11 +89,8 @@ fn parse_seconds(arg: &str) -> Result<f64, String> {
 
 impl ServeCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let deploys = self
-            .deploy
-            .into_iter()
-            .map(|(id, path)| Deploy::read(id, path))
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let deploys =
+            self.deploy.into_iter().map(|(id, path)| Deploy::read(id, path)).collect::<anyhow::Result<Vec<_>>>()?;
         self.serve.serve(deploys)
     }
 }
@@ -92,25 +98,19 @@ impl ServeCommand {
 impl ServeOptions {
     /// Opens the data dir, deploys `deploys`, and serves until Ctrl-C or SIGTERM.
     pub fn serve(self, deploys: Vec<Deploy>) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.data_dir).with_context(|| {
-            format!("could not create the data dir {}", self.data_dir.display())
-        })?;
-        let registry = Arc::new(
-            Registry::open(&self.data_dir).context("could not open the workflow registry")?,
-        );
+        std::fs::create_dir_all(&self.data_dir)
+            .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
+        let registry = Arc::new(Registry::open(&self.data_dir).context("could not open the workflow registry")?);
         let backend = SledBackend::open(&self.data_dir.join("kv")).with_context(|| {
-            format!(
-                "could not open the KV store in {} (is another floww using it?)",
-                self.data_dir.display()
-            )
+            format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
         })?;
         let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
         let limits = Limits {
             timeout: Duration::from_secs_f64(self.timeout),
             memory_bytes: self.memory_mib as usize * 1024 * 1024,
         };
-        let runtime = Runtime::new(kv, limits)
-            .map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
+        let runtime =
+            Runtime::new(kv, limits).map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
         let runtime = Arc::new(runtime);
 
         let loaded = registry.load(&runtime)?;
@@ -124,13 +124,12 @@ impl ServeOptions {
             tracing::info!(workflow = %d.id, "deployed {}", d.path.display());
         }
 
-        let app = router(
-            AppState {
-                registry: registry.clone(),
-                runtime,
-            },
-            self.body_limit,
-        );
+        let app = router(AppState {
+            registry: registry.clone(),
+            runtime,
+            admission: Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue)),
+            limits: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
+        });
         let rt = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind(self.listen)
@@ -159,11 +158,10 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(term) => term,
-                Err(_) => return std::future::pending().await,
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(_) => return std::future::pending().await,
+        };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

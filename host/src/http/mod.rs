@@ -1,7 +1,8 @@
 //! HTTP: the webhook router. A request is matched to a deployed workflow's
-//! trigger, handed to the runtime on a blocking thread, and the guest's
-//! response becomes the HTTP response. Failures answer JSON `{"error": …}`;
-//! guest and host internals go to the log, never to the caller.
+//! trigger, admitted (or turned away when the host is at capacity), handed to
+//! the runtime on a blocking thread, and the guest's response becomes the
+//! HTTP response. Failures answer JSON `{"error": …}`; guest and host
+//! internals go to the log, never to the caller.
 
 mod error;
 
@@ -9,38 +10,48 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::body::Body;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use self::error::WebhookError;
 use crate::bindings;
 use crate::registry::{Registry, RouteMatch};
-use crate::runtime::{ExecError, Runtime};
+use crate::runtime::{Admission, ExecError, Runtime};
 
-/// Default limit on a webhook request body.
-pub const DEFAULT_BODY_LIMIT: usize = 10 << 20;
+/// Size limits on what crosses the host's HTTP edge.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    /// Largest webhook request body, in bytes.
+    pub request_body: usize,
+    /// Largest response body a guest may return, in bytes.
+    pub response_body: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        Self { request_body: 10 << 20, response_body: 10 << 20 }
+    }
+}
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub runtime: Arc<Runtime>,
+    pub admission: Arc<Admission>,
+    pub limits: HttpLimits,
 }
 
 /// The host's routes; tests can drive it without a socket.
-pub fn router(state: AppState, body_limit: usize) -> Router {
+pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/webhook/{*path}", any(webhook))
         .fallback(|method: Method, uri: Uri| async move {
-            WebhookError::NoRoute {
-                method: method.to_string(),
-                path: uri.path().to_owned(),
-            }
+            WebhookError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
         })
-        .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }
 
@@ -50,33 +61,21 @@ async fn webhook(
     uri: Uri,
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
+    body: Body,
 ) -> Result<Response, WebhookError> {
-    let path = uri
-        .path()
-        .strip_prefix("/webhook")
-        .unwrap_or_default()
-        .to_owned();
+    let path = uri.path().strip_prefix("/webhook").unwrap_or_default().to_owned();
     let deployment = match app.registry.route(method.as_str(), &path) {
         RouteMatch::Found(d) => d,
         RouteMatch::WrongMethod(allowed) => {
-            return Err(WebhookError::WrongMethod {
-                method: method.to_string(),
-                path: uri.path().into(),
-                allowed,
-            });
+            return Err(WebhookError::WrongMethod { method: method.to_string(), path: uri.path().into(), allowed });
         }
         RouteMatch::NotFound => {
-            return Err(WebhookError::NoRoute {
-                method: method.to_string(),
-                path: uri.path().into(),
-            });
+            return Err(WebhookError::NoRoute { method: method.to_string(), path: uri.path().into() });
         }
     };
-    let body = body.map_err(|rejection| match rejection.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => WebhookError::BodyTooLarge,
-        _ => WebhookError::BadBody,
-    })?;
+    // Admit before buffering the body: the queue bounds what the host holds.
+    let slot = app.admission.enter().await.map_err(WebhookError::Busy)?;
+    let body = read_body(body, app.limits.request_body).await?;
 
     let request = bindings::Request {
         method: method.to_string(),
@@ -84,30 +83,17 @@ async fn webhook(
         query,
         headers: headers
             .iter()
-            .map(|(name, value)| {
-                (
-                    name.to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
             .collect(),
-        body: body.to_vec(),
+        body,
     };
     let execution_id = uuid::Uuid::now_v7().to_string();
     let started = Instant::now();
     let outcome = {
-        let (runtime, deployment, execution_id) = (
-            app.runtime.clone(),
-            deployment.clone(),
-            execution_id.clone(),
-        );
+        let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
         tokio::task::spawn_blocking(move || {
-            runtime.handle_webhook(
-                &deployment.workflow,
-                &deployment.id,
-                &execution_id,
-                &request,
-            )
+            let _slot = slot;
+            runtime.handle_webhook(&deployment.workflow, &deployment.id, &execution_id, &request)
         })
         .await
     };
@@ -118,28 +104,18 @@ async fn webhook(
         tracing::warn!(%workflow, execution = %execution_id, ?elapsed, "{method} {path}: {error}", path = uri.path());
     };
     let response = match outcome {
-        Ok(Ok(response)) => guest_response(response),
+        Ok(Ok(response)) => guest_response(response, app.limits.response_body),
         Ok(Err(ExecError::Timeout(limit))) => {
             failed(&format!("stopped after {limit:?}"));
-            return Err(WebhookError::Timeout {
-                workflow,
-                execution_id,
-                limit,
-            });
+            return Err(WebhookError::Timeout { workflow, execution_id, limit });
         }
         Ok(Err(e)) => {
             failed(&e);
-            return Err(WebhookError::Failed {
-                workflow,
-                execution_id,
-            });
+            return Err(WebhookError::Failed { workflow, execution_id });
         }
         Err(join) => {
             failed(&join);
-            return Err(WebhookError::Failed {
-                workflow,
-                execution_id,
-            });
+            return Err(WebhookError::Failed { workflow, execution_id });
         }
     };
     match response {
@@ -149,35 +125,37 @@ async fn webhook(
         }
         Err(reason) => {
             failed(&reason);
-            Err(WebhookError::InvalidResponse {
-                workflow,
-                execution_id,
-                reason,
-            })
+            Err(WebhookError::InvalidResponse { workflow, execution_id, reason })
         }
     }
 }
 
+/// Buffers a request body of at most `limit` bytes.
+async fn read_body(body: Body, limit: usize) -> Result<Vec<u8>, WebhookError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes().to_vec()),
+        Err(e) if e.is::<LengthLimitError>() => Err(WebhookError::BodyTooLarge { limit }),
+        Err(_) => Err(WebhookError::BadBody),
+    }
+}
+
 /// Headers the host sets itself: a guest's copy could break HTTP framing.
-const HOST_HEADERS: [HeaderName; 3] = [
-    header::CONTENT_LENGTH,
-    header::TRANSFER_ENCODING,
-    header::CONNECTION,
-];
+const HOST_HEADERS: [HeaderName; 3] = [header::CONTENT_LENGTH, header::TRANSFER_ENCODING, header::CONNECTION];
 
 /// The guest's response as an HTTP response, or why it isn't one.
-fn guest_response(r: bindings::Response) -> Result<Response, String> {
+fn guest_response(r: bindings::Response, max_body: usize) -> Result<Response, String> {
     let status = StatusCode::from_u16(r.status)
         .ok()
         .filter(|s| (200..=599).contains(&s.as_u16()))
         .ok_or_else(|| format!("status {} is not between 200 and 599", r.status))?;
+    if r.body.len() > max_body {
+        return Err(format!("its body is {} bytes; the limit is {max_body} bytes", r.body.len()));
+    }
     let mut response = Response::new(Body::from(r.body));
     *response.status_mut() = status;
     for (name, value) in r.headers {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|_| format!("invalid header name {name:?}"))?;
-        let value = HeaderValue::from_str(&value)
-            .map_err(|_| format!("invalid value for header {name}"))?;
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name {name:?}"))?;
+        let value = HeaderValue::from_str(&value).map_err(|_| format!("invalid value for header {name}"))?;
         if !HOST_HEADERS.contains(&name) {
             response.headers_mut().append(name, value);
         }
@@ -192,17 +170,14 @@ mod tests {
     fn response(status: u16, headers: &[(&str, &str)]) -> bindings::Response {
         bindings::Response {
             status,
-            headers: headers
-                .iter()
-                .map(|(n, v)| (n.to_string(), v.to_string()))
-                .collect(),
+            headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
             body: b"{}".to_vec(),
         }
     }
 
     #[test]
     fn guest_status_and_headers_pass_through_but_framing_headers_do_not() {
-        let r = guest_response(response(201, &[("x-a", "1"), ("content-length", "999")])).unwrap();
+        let r = guest_response(response(201, &[("x-a", "1"), ("content-length", "999")]), 10).unwrap();
         assert_eq!(r.status(), StatusCode::CREATED);
         assert_eq!(r.headers()["x-a"], "1");
         assert!(r.headers().get("content-length").is_none_or(|v| v != "999"));
@@ -210,21 +185,11 @@ mod tests {
 
     #[test]
     fn invalid_guest_responses_are_refused_with_the_reason() {
-        assert!(
-            guest_response(response(99, &[]))
-                .unwrap_err()
-                .contains("status 99")
-        );
-        assert!(guest_response(response(700, &[])).is_err());
-        assert!(
-            guest_response(response(200, &[("bad name", "x")]))
-                .unwrap_err()
-                .contains("header name")
-        );
-        assert!(
-            guest_response(response(200, &[("x", "a\nb")]))
-                .unwrap_err()
-                .contains("header x")
-        );
+        assert!(guest_response(response(99, &[]), 10).unwrap_err().contains("status 99"));
+        assert!(guest_response(response(700, &[]), 10).is_err());
+        assert!(guest_response(response(200, &[("bad name", "x")]), 10).unwrap_err().contains("header name"));
+        assert!(guest_response(response(200, &[("x", "a\nb")]), 10).unwrap_err().contains("header x"));
+        let too_big = guest_response(response(200, &[]), 1).unwrap_err();
+        assert_eq!(too_big, "its body is 2 bytes; the limit is 1 bytes");
     }
 }

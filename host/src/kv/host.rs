@@ -40,12 +40,7 @@ fn to_wit(e: KvError) -> wit::KvError {
 }
 
 fn wit_item(item: Item) -> wit::Item {
-    wit::Item {
-        key: item.key,
-        value: item.value,
-        created_at: item.created_at,
-        updated_at: item.updated_at,
-    }
+    wit::Item { key: item.key, value: item.value, created_at: item.created_at, updated_at: item.updated_at }
 }
 
 fn wit_permission(p: Permission) -> wit::Permission {
@@ -59,16 +54,11 @@ fn wit_permission(p: Permission) -> wit::Permission {
 
 impl wit::Host for KvCtx {
     fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
-        self.kv
-            .get(&self.caller, &table, &key)
-            .map(|item| item.value)
-            .map_err(to_wit)
+        self.kv.get(&self.caller, &table, &key).map(|item| item.value).map_err(to_wit)
     }
 
     fn set(&mut self, table: String, key: String, value: String) -> Result<(), wit::KvError> {
-        self.kv
-            .set(&self.caller, &table, &key, &value)
-            .map_err(to_wit)
+        self.kv.set(&self.caller, &table, &key, &value).map_err(to_wit)
     }
 
     fn delete(&mut self, table: String, key: String) -> Result<(), wit::KvError> {
@@ -89,10 +79,7 @@ impl wit::Host for KvCtx {
     }
 
     fn list_permissions(&mut self, table: String) -> Result<Vec<wit::Permission>, wit::KvError> {
-        let perms = self
-            .kv
-            .list_permissions(&self.caller, &table)
-            .map_err(to_wit)?;
+        let perms = self.kv.list_permissions(&self.caller, &table).map_err(to_wit)?;
         Ok(perms.into_iter().map(wit_permission).collect())
     }
 
@@ -103,22 +90,11 @@ impl wit::Host for KvCtx {
         can_read: bool,
         can_write: bool,
     ) -> Result<(), wit::KvError> {
-        let access = Access {
-            read: can_read,
-            write: can_write,
-        };
-        self.kv
-            .grant(&self.caller, &table, &workflow_id, access)
-            .map_err(to_wit)
+        let access = Access { read: can_read, write: can_write };
+        self.kv.grant(&self.caller, &table, &workflow_id, access).map_err(to_wit)
     }
 
-    fn revoke_permission(
-        &mut self,
-        table: String,
-        workflow_id: String,
-    ) -> Result<(), wit::KvError> {
-        self.kv
-            .revoke(&self.caller, &table, &workflow_id)
-            .map_err(to_wit)
+    fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
+        self.kv.revoke(&self.caller, &table, &workflow_id).map_err(to_wit)
     }
 }

@@ -76,9 +76,7 @@ impl Kv {
         check_table_name(table)?;
         check_key(key)?;
         self.authorize(caller, table, Need::Read)?;
-        self.backend
-            .get(table, key)?
-            .ok_or_else(|| missing_key(table, key))
+        self.backend.get(table, key)?.ok_or_else(|| missing_key(table, key))
     }
 
     pub fn set(&self, caller: &str, table: &str, key: &str, value: &str) -> KvResult<()> {
@@ -106,22 +104,13 @@ impl Kv {
         check_table_name(table)?;
         check_key(key)?;
         self.authorize(caller, table, Need::Write)?;
-        if self.backend.remove(table, key)? {
-            Ok(())
-        } else {
-            Err(missing_key(table, key))
-        }
+        if self.backend.remove(table, key)? { Ok(()) } else { Err(missing_key(table, key)) }
     }
 
     /// The tables `caller` owns or holds a grant on, sorted.
     pub fn list_tables(&self, caller: &str) -> KvResult<Vec<String>> {
-        let mut tables: Vec<String> = self
-            .backend
-            .tables()?
-            .into_iter()
-            .filter(|(_, owner)| owner == caller)
-            .map(|(table, _)| table)
-            .collect();
+        let mut tables: Vec<String> =
+            self.backend.tables()?.into_iter().filter(|(_, owner)| owner == caller).map(|(table, _)| table).collect();
         tables.extend(self.backend.granted_tables(caller)?);
         tables.sort();
         tables.dedup();
@@ -144,24 +133,13 @@ impl Kv {
     pub fn list_permissions(&self, caller: &str, table: &str) -> KvResult<Vec<Permission>> {
         check_table_name(table)?;
         let owner = self.authorize(caller, table, Need::Read)?;
-        let mut list = vec![Permission {
-            workflow_id: owner,
-            access: Access {
-                read: true,
-                write: true,
-            },
-            is_owner: true,
-        }];
-        list.extend(
-            self.backend
-                .grants(table)?
-                .into_iter()
-                .map(|(workflow_id, access)| Permission {
-                    workflow_id,
-                    access,
-                    is_owner: false,
-                }),
-        );
+        let mut list =
+            vec![Permission { workflow_id: owner, access: Access { read: true, write: true }, is_owner: true }];
+        list.extend(self.backend.grants(table)?.into_iter().map(|(workflow_id, access)| Permission {
+            workflow_id,
+            access,
+            is_owner: false,
+        }));
         Ok(list)
     }
 
@@ -176,9 +154,7 @@ impl Kv {
         }
         self.authorize_owner(caller, table, workflow)?;
         if !self.workflows.is_deployed(workflow) {
-            return Err(KvError::NotFound(format!(
-                "no workflow {workflow:?} is deployed"
-            )));
+            return Err(KvError::NotFound(format!("no workflow {workflow:?} is deployed")));
         }
         Ok(self.backend.put_grant(table, workflow, access)?)
     }
@@ -191,9 +167,7 @@ impl Kv {
         if self.backend.remove_grant(table, workflow)? {
             Ok(())
         } else {
-            Err(KvError::NotFound(format!(
-                "workflow {workflow:?} has no grant on table {table:?}"
-            )))
+            Err(KvError::NotFound(format!("workflow {workflow:?} has no grant on table {table:?}")))
         }
     }
 
@@ -234,9 +208,7 @@ impl Kv {
     }
 
     fn owner(&self, table: &str) -> KvResult<String> {
-        self.backend
-            .table_owner(table)?
-            .ok_or_else(|| KvError::NotFound(format!("table {table:?} does not exist")))
+        self.backend.table_owner(table)?.ok_or_else(|| KvError::NotFound(format!("table {table:?} does not exist")))
     }
 }
 
@@ -245,19 +217,12 @@ fn missing_key(table: &str, key: &str) -> KvError {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Tables: `^[A-Za-z0-9_-]{1,255}$`.
 pub fn check_table_name(table: &str) -> KvResult<()> {
-    check_name(
-        "table name",
-        table,
-        |c| c.is_ascii_alphanumeric() || c == '_' || c == '-',
-        "A-Z a-z 0-9 _ -",
-    )
+    check_name("table name", table, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-', "A-Z a-z 0-9 _ -")
 }
 
 /// Keys: the table charset plus `.`, `:` and `@`, so ids such as e-mail
@@ -271,31 +236,16 @@ pub fn check_key(key: &str) -> KvResult<()> {
     )
 }
 
-fn check_name(
-    what: &str,
-    name: &str,
-    allowed: impl Fn(char) -> bool,
-    charset: &str,
-) -> KvResult<()> {
+fn check_name(what: &str, name: &str, allowed: impl Fn(char) -> bool, charset: &str) -> KvResult<()> {
     let rule = || format!("use 1 to {MAX_NAME_CHARS} characters from {charset}");
     if name.is_empty() {
-        return Err(KvError::InvalidInput(format!(
-            "{what} is empty: {}",
-            rule()
-        )));
+        return Err(KvError::InvalidInput(format!("{what} is empty: {}", rule())));
     }
     if name.chars().count() > MAX_NAME_CHARS {
-        return Err(KvError::InvalidInput(format!(
-            "{what} is {} characters long: {}",
-            name.chars().count(),
-            rule()
-        )));
+        return Err(KvError::InvalidInput(format!("{what} is {} characters long: {}", name.chars().count(), rule())));
     }
     if let Some(bad) = name.chars().find(|&c| !allowed(c)) {
-        return Err(KvError::InvalidInput(format!(
-            "{what} {name:?} contains {bad:?}: {}",
-            rule()
-        )));
+        return Err(KvError::InvalidInput(format!("{what} {name:?} contains {bad:?}: {}", rule())));
     }
     Ok(())
 }
@@ -303,9 +253,7 @@ fn check_name(
 /// Workflow ids: `^[a-z0-9][a-z0-9-]{0,62}$`.
 pub fn check_workflow_id(id: &str) -> KvResult<()> {
     let mut chars = id.chars();
-    let valid = chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && id.len() <= 63;
     if valid {
@@ -344,20 +292,11 @@ mod tests {
     }
 
     fn kv() -> Kv {
-        Kv::new(
-            Arc::new(SledBackend::temporary().unwrap()),
-            Arc::new(Deployed(["alice", "bob", "carol"].into())),
-        )
+        Kv::new(Arc::new(SledBackend::temporary().unwrap()), Arc::new(Deployed(["alice", "bob", "carol"].into())))
     }
 
-    const READ: Access = Access {
-        read: true,
-        write: false,
-    };
-    const WRITE: Access = Access {
-        read: false,
-        write: true,
-    };
+    const READ: Access = Access { read: true, write: false };
+    const WRITE: Access = Access { read: false, write: true };
 
     #[test]
     fn first_set_creates_the_table_owned_by_the_caller() {
@@ -366,10 +305,7 @@ mod tests {
         let perms = kv.list_permissions("alice", "t").unwrap();
         assert_eq!(perms.len(), 1);
         assert!(perms[0].is_owner && perms[0].workflow_id == "alice");
-        assert!(matches!(
-            kv.set("bob", "t", "k", "2"),
-            Err(KvError::PermissionDenied(_))
-        ));
+        assert!(matches!(kv.set("bob", "t", "k", "2"), Err(KvError::PermissionDenied(_))));
     }
 
     #[test]
@@ -379,15 +315,9 @@ mod tests {
         kv.grant("alice", "t", "bob", READ).unwrap();
         kv.grant("alice", "t", "carol", WRITE).unwrap();
         assert_eq!(kv.get("bob", "t", "k").unwrap().value, "1");
-        assert!(matches!(
-            kv.set("bob", "t", "k", "2"),
-            Err(KvError::PermissionDenied(_))
-        ));
+        assert!(matches!(kv.set("bob", "t", "k", "2"), Err(KvError::PermissionDenied(_))));
         kv.set("carol", "t", "k", "3").unwrap();
-        assert!(matches!(
-            kv.get("carol", "t", "k"),
-            Err(KvError::PermissionDenied(_))
-        ));
+        assert!(matches!(kv.get("carol", "t", "k"), Err(KvError::PermissionDenied(_))));
         assert_eq!(kv.list_tables("bob").unwrap(), ["t"]);
     }
 
@@ -395,32 +325,11 @@ mod tests {
     fn only_the_owner_grants_and_the_owner_cannot_be_changed() {
         let kv = kv();
         kv.set("alice", "t", "k", "1").unwrap();
-        kv.grant(
-            "alice",
-            "t",
-            "bob",
-            Access {
-                read: true,
-                write: true,
-            },
-        )
-        .unwrap();
-        assert!(matches!(
-            kv.grant("bob", "t", "carol", READ),
-            Err(KvError::PermissionDenied(_))
-        ));
-        assert!(matches!(
-            kv.grant("alice", "t", "alice", READ),
-            Err(KvError::Conflict(_))
-        ));
-        assert!(matches!(
-            kv.revoke("alice", "t", "alice"),
-            Err(KvError::Conflict(_))
-        ));
-        assert!(matches!(
-            kv.grant("alice", "t", "dave", READ),
-            Err(KvError::NotFound(_))
-        ));
+        kv.grant("alice", "t", "bob", Access { read: true, write: true }).unwrap();
+        assert!(matches!(kv.grant("bob", "t", "carol", READ), Err(KvError::PermissionDenied(_))));
+        assert!(matches!(kv.grant("alice", "t", "alice", READ), Err(KvError::Conflict(_))));
+        assert!(matches!(kv.revoke("alice", "t", "alice"), Err(KvError::Conflict(_))));
+        assert!(matches!(kv.grant("alice", "t", "dave", READ), Err(KvError::NotFound(_))));
     }
 
     #[test]
@@ -429,14 +338,8 @@ mod tests {
         kv.set("alice", "t", "k", "1").unwrap();
         kv.grant("alice", "t", "bob", READ).unwrap();
         kv.revoke("alice", "t", "bob").unwrap();
-        assert!(matches!(
-            kv.get("bob", "t", "k"),
-            Err(KvError::PermissionDenied(_))
-        ));
-        assert!(matches!(
-            kv.revoke("alice", "t", "bob"),
-            Err(KvError::NotFound(_))
-        ));
+        assert!(matches!(kv.get("bob", "t", "k"), Err(KvError::PermissionDenied(_))));
+        assert!(matches!(kv.revoke("alice", "t", "bob"), Err(KvError::NotFound(_))));
         assert!(kv.list_tables("bob").unwrap().is_empty());
     }
 
@@ -445,10 +348,7 @@ mod tests {
         assert!(check_table_name("user_data-2").is_ok());
         assert!(check_table_name(&"a".repeat(255)).is_ok());
         for bad in ["", "a b", "a/b", "../x", "a.b", "ü", "a\0b"] {
-            assert!(
-                matches!(check_table_name(bad), Err(KvError::InvalidInput(_))),
-                "{bad:?}"
-            );
+            assert!(matches!(check_table_name(bad), Err(KvError::InvalidInput(_))), "{bad:?}");
         }
         assert!(check_table_name(&"a".repeat(256)).is_err());
         assert!(check_key("john@example.com").is_ok());
@@ -466,27 +366,15 @@ mod tests {
         assert!(check_value(&exactly).is_ok());
         let over = format!("\"{}\"", "x".repeat(MAX_VALUE_BYTES - 1));
         assert!(matches!(check_value(&over), Err(KvError::ValueTooLarge(_))));
-        assert!(matches!(
-            check_value("{nope"),
-            Err(KvError::InvalidInput(_))
-        ));
+        assert!(matches!(check_value("{nope"), Err(KvError::InvalidInput(_))));
     }
 
     #[test]
     fn missing_tables_and_keys_are_not_found_before_rights_are_checked() {
         let kv = kv();
-        assert!(matches!(
-            kv.get("bob", "nope", "k"),
-            Err(KvError::NotFound(_))
-        ));
+        assert!(matches!(kv.get("bob", "nope", "k"), Err(KvError::NotFound(_))));
         kv.set("bob", "t", "k", "1").unwrap();
-        assert!(matches!(
-            kv.get("bob", "t", "other"),
-            Err(KvError::NotFound(_))
-        ));
-        assert!(matches!(
-            kv.delete("bob", "t", "other"),
-            Err(KvError::NotFound(_))
-        ));
+        assert!(matches!(kv.get("bob", "t", "other"), Err(KvError::NotFound(_))));
+        assert!(matches!(kv.delete("bob", "t", "other"), Err(KvError::NotFound(_))));
     }
 }

@@ -83,10 +83,7 @@ fn prefix(a: &str) -> Vec<u8> {
 
 /// The second half of a `a NUL b` key.
 fn second(key: &[u8]) -> StorageResult<String> {
-    let at = key
-        .iter()
-        .position(|&b| b == SEP)
-        .ok_or_else(|| corrupt("key without separator"))?;
+    let at = key.iter().position(|&b| b == SEP).ok_or_else(|| corrupt("key without separator"))?;
     text(&key[at + 1..])
 }
 
@@ -100,10 +97,7 @@ fn encode_access(a: Access) -> [u8; 2] {
 
 fn decode_access(bytes: &[u8]) -> StorageResult<Access> {
     match bytes {
-        [r, w] => Ok(Access {
-            read: *r == 1,
-            write: *w == 1,
-        }),
+        [r, w] => Ok(Access { read: *r == 1, write: *w == 1 }),
         _ => Err(corrupt("grant record")),
     }
 }
@@ -137,10 +131,7 @@ impl Backend for SledBackend {
     }
 
     fn create_table(&self, table: &str, owner: &str) -> StorageResult<String> {
-        match self
-            .tables
-            .compare_and_swap(table, None::<&[u8]>, Some(owner.as_bytes()))?
-        {
+        match self.tables.compare_and_swap(table, None::<&[u8]>, Some(owner.as_bytes()))? {
             Ok(()) => {
                 self.sync()?;
                 Ok(owner.to_owned())
@@ -160,10 +151,7 @@ impl Backend for SledBackend {
     }
 
     fn grant(&self, table: &str, workflow: &str) -> StorageResult<Option<Access>> {
-        self.grants
-            .get(pair(table, workflow))?
-            .map(|a| decode_access(&a))
-            .transpose()
+        self.grants.get(pair(table, workflow))?.map(|a| decode_access(&a)).transpose()
     }
 
     fn grants(&self, table: &str) -> StorageResult<Vec<(String, Access)>> {
@@ -177,10 +165,7 @@ impl Backend for SledBackend {
     }
 
     fn granted_tables(&self, workflow: &str) -> StorageResult<Vec<String>> {
-        self.grantees
-            .scan_prefix(prefix(workflow))
-            .map(|entry| second(&entry?.0))
-            .collect()
+        self.grantees.scan_prefix(prefix(workflow)).map(|entry| second(&entry?.0)).collect()
     }
 
     fn put_grant(&self, table: &str, workflow: &str, access: Access) -> StorageResult<()> {
@@ -202,18 +187,13 @@ impl Backend for SledBackend {
     }
 
     fn get(&self, table: &str, key: &str) -> StorageResult<Option<Item>> {
-        self.items
-            .get(pair(table, key))?
-            .map(|bytes| decode_item(key.to_owned(), &bytes))
-            .transpose()
+        self.items.get(pair(table, key))?.map(|bytes| decode_item(key.to_owned(), &bytes)).transpose()
     }
 
     fn put(&self, table: &str, key: &str, value: &str, now_ms: u64) -> StorageResult<()> {
         self.items.update_and_fetch(pair(table, key), |old| {
             let created = match old {
-                Some(old) if old.len() >= 8 => {
-                    u64::from_be_bytes(old[..8].try_into().expect("8 bytes"))
-                }
+                Some(old) if old.len() >= 8 => u64::from_be_bytes(old[..8].try_into().expect("8 bytes")),
                 _ => now_ms,
             };
             Some(encode_item(created, now_ms, value))
@@ -230,10 +210,7 @@ impl Backend for SledBackend {
     }
 
     fn keys(&self, table: &str) -> StorageResult<Vec<String>> {
-        self.items
-            .scan_prefix(prefix(table))
-            .map(|entry| second(&entry?.0))
-            .collect()
+        self.items.scan_prefix(prefix(table)).map(|entry| second(&entry?.0)).collect()
     }
 
     fn items(&self, table: &str) -> StorageResult<Vec<Item>> {
@@ -257,10 +234,7 @@ mod tests {
         db.put("t", "k", "1", 100).unwrap();
         db.put("t", "k", "2", 200).unwrap();
         let item = db.get("t", "k").unwrap().unwrap();
-        assert_eq!(
-            (item.value.as_str(), item.created_at, item.updated_at),
-            ("2", 100, 200)
-        );
+        assert_eq!((item.value.as_str(), item.created_at, item.updated_at), ("2", 100, 200));
     }
 
     #[test]
@@ -284,10 +258,7 @@ mod tests {
     #[test]
     fn grants_are_indexed_both_ways_and_removed_together() {
         let db = SledBackend::temporary().unwrap();
-        let read = Access {
-            read: true,
-            write: false,
-        };
+        let read = Access { read: true, write: false };
         db.put_grant("t1", "bob", read).unwrap();
         db.put_grant("t2", "bob", read).unwrap();
         assert_eq!(db.granted_tables("bob").unwrap(), ["t1", "t2"]);

@@ -68,10 +68,7 @@ pub enum LoadError {
     #[error("could not read deployed workflows in {}: {source}", .dir.display())]
     Io { dir: PathBuf, source: io::Error },
     #[error("deployed workflow manifest {} is unreadable: {source}", .path.display())]
-    Manifest {
-        path: PathBuf,
-        source: serde_json::Error,
-    },
+    Manifest { path: PathBuf, source: serde_json::Error },
     #[error("deployed workflow {id:?} no longer compiles: {reason}")]
     Compile { id: String, reason: String },
 }
@@ -105,20 +102,12 @@ impl Registry {
         let workflows_dir = data_dir.join("workflows");
         fs::create_dir_all(&components_dir)?;
         fs::create_dir_all(&workflows_dir)?;
-        Ok(Self {
-            components_dir,
-            workflows_dir,
-            deployed: RwLock::default(),
-            deploying: Mutex::default(),
-        })
+        Ok(Self { components_dir, workflows_dir, deployed: RwLock::default(), deploying: Mutex::default() })
     }
 
     /// Compiles and serves every workflow deployed before; returns their ids.
     pub fn load(&self, runtime: &Runtime) -> Result<Vec<String>, LoadError> {
-        let io_err = |source| LoadError::Io {
-            dir: self.workflows_dir.clone(),
-            source,
-        };
+        let io_err = |source| LoadError::Io { dir: self.workflows_dir.clone(), source };
         let mut manifests: Vec<PathBuf> = fs::read_dir(&self.workflows_dir)
             .map_err(io_err)?
             .map(|e| e.map(|e| e.path()))
@@ -131,15 +120,11 @@ impl Registry {
         for path in manifests {
             let text = fs::read(&path).map_err(io_err)?;
             let manifest: Manifest =
-                serde_json::from_slice(&text).map_err(|source| LoadError::Manifest {
-                    path: path.clone(),
-                    source,
-                })?;
+                serde_json::from_slice(&text).map_err(|source| LoadError::Manifest { path: path.clone(), source })?;
             let bytes = fs::read(self.component_path(&manifest.sha256)).map_err(io_err)?;
-            let workflow = runtime.compile(&bytes).map_err(|e| LoadError::Compile {
-                id: manifest.id.clone(),
-                reason: format!("{e:#}"),
-            })?;
+            let workflow = runtime
+                .compile(&bytes)
+                .map_err(|e| LoadError::Compile { id: manifest.id.clone(), reason: format!("{e:#}") })?;
             let deployment = Deployment {
                 id: manifest.id,
                 routes: manifest.routes,
@@ -155,19 +140,10 @@ impl Registry {
     }
 
     /// Deploys (or redeploys) `id` from component bytes.
-    pub fn deploy(
-        &self,
-        runtime: &Runtime,
-        id: &str,
-        bytes: &[u8],
-    ) -> Result<Arc<Deployment>, DeployError> {
+    pub fn deploy(&self, runtime: &Runtime, id: &str, bytes: &[u8]) -> Result<Arc<Deployment>, DeployError> {
         check_workflow_id(id).map_err(|e| DeployError::InvalidId(e.to_string()))?;
-        let workflow = runtime
-            .compile(bytes)
-            .map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
-        let triggers = runtime
-            .triggers(&workflow, id)
-            .map_err(DeployError::Triggers)?;
+        let workflow = runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
+        let triggers = runtime.triggers(&workflow, id).map_err(DeployError::Triggers)?;
         let routes = routes_of(triggers)?;
 
         let _one_at_a_time = self.deploying.lock().unwrap_or_else(|e| e.into_inner());
@@ -178,9 +154,7 @@ impl Registry {
             workflow,
             sha256: format!("{:x}", Sha256::digest(bytes)),
             size: bytes.len(),
-            deployed_at_ms: SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            deployed_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
         };
         self.persist(&deployment, bytes)?;
         let deployment = Arc::new(deployment);
@@ -190,19 +164,12 @@ impl Registry {
 
     pub fn route(&self, method: &str, path: &str) -> RouteMatch {
         let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
-        let route = Route {
-            method: method.to_owned(),
-            path: path.to_owned(),
-        };
+        let route = Route { method: method.to_owned(), path: path.to_owned() };
         if let Some(d) = deployed.routes.get(&route) {
             return RouteMatch::Found(d.clone());
         }
-        let mut allowed: Vec<String> = deployed
-            .routes
-            .keys()
-            .filter(|r| r.path == path)
-            .map(|r| r.method.clone())
-            .collect();
+        let mut allowed: Vec<String> =
+            deployed.routes.keys().filter(|r| r.path == path).map(|r| r.method.clone()).collect();
         if allowed.is_empty() {
             return RouteMatch::NotFound;
         }
@@ -212,23 +179,14 @@ impl Registry {
 
     /// Every deployed workflow, by id.
     pub fn list(&self) -> Vec<Arc<Deployment>> {
-        self.deployed
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_id
-            .values()
-            .cloned()
-            .collect()
+        self.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.values().cloned().collect()
     }
 
     fn check_routes_free(&self, id: &str, routes: &[Route]) -> Result<(), DeployError> {
         let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
         for route in routes {
             if let Some(owner) = deployed.routes.get(route).filter(|d| d.id != id) {
-                return Err(DeployError::RouteTaken {
-                    route: route.clone(),
-                    owner: owner.id.clone(),
-                });
+                return Err(DeployError::RouteTaken { route: route.clone(), owner: owner.id.clone() });
             }
         }
         Ok(())
@@ -269,11 +227,7 @@ impl Registry {
 
 impl WorkflowDirectory for Registry {
     fn is_deployed(&self, id: &str) -> bool {
-        self.deployed
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .by_id
-            .contains_key(id)
+        self.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.contains_key(id)
     }
 }
 
@@ -301,10 +255,7 @@ fn routes_of(triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
     for Trigger::Webhook(hook) in triggers {
         let path_ok = hook.path.starts_with('/')
             && hook.path.len() <= 1024
-            && hook
-                .path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
+            && hook.path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
         if !path_ok {
             return Err(DeployError::InvalidTrigger(format!(
                 "webhook path {:?} must start with / and use only A-Z a-z 0-9 / - _ . ~",
@@ -319,10 +270,7 @@ fn routes_of(triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
                 METHODS.join(", ")
             )));
         }
-        let route = Route {
-            method: hook.method,
-            path: hook.path,
-        };
+        let route = Route { method: hook.method, path: hook.path };
         if routes.contains(&route) {
             return Err(DeployError::InvalidTrigger(format!(
                 "webhook {} {} is declared twice",
@@ -340,23 +288,14 @@ mod tests {
     use crate::bindings::Webhook;
 
     fn hook(method: &str, path: &str) -> Trigger {
-        Trigger::Webhook(Webhook {
-            method: method.into(),
-            path: path.into(),
-        })
+        Trigger::Webhook(Webhook { method: method.into(), path: path.into() })
     }
 
     #[test]
     fn triggers_become_routes() {
         let routes = routes_of(vec![hook("POST", "/users"), hook("GET", "/users")]).unwrap();
         assert_eq!(routes.len(), 2);
-        assert_eq!(
-            routes[1],
-            Route {
-                method: "GET".into(),
-                path: "/users".into()
-            }
-        );
+        assert_eq!(routes[1], Route { method: "GET".into(), path: "/users".into() });
     }
 
     #[test]

@@ -16,10 +16,7 @@ const MAX_LINE_BYTES: usize = 16 * 1024;
 
 impl GuestLog {
     pub fn new(workflow: Arc<str>, execution: &str) -> Self {
-        Self {
-            workflow,
-            execution: execution.into(),
-        }
+        Self { workflow, execution: execution.into() }
     }
 
     pub fn add_to_linker<T: 'static>(
@@ -33,10 +30,7 @@ impl GuestLog {
 impl wit::Host for GuestLog {
     fn log(&mut self, level: Level, mut message: String) {
         if message.len() > MAX_LINE_BYTES {
-            let cut = (0..=MAX_LINE_BYTES)
-                .rev()
-                .find(|&i| message.is_char_boundary(i))
-                .unwrap_or(0);
+            let cut = (0..=MAX_LINE_BYTES).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
             message.truncate(cut);
             message.push_str("… (cut)");
         }

@@ -5,6 +5,7 @@
 //!
 //! Calls into guests are blocking: run them on a blocking thread.
 
+mod admission;
 mod log;
 
 use std::sync::Arc;
@@ -14,12 +15,18 @@ use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+pub use self::admission::{Admission, Busy};
 use self::log::GuestLog;
 use crate::bindings::{Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
 
 /// How often the epoch advances: the granularity of execution deadlines.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Per-store caps beyond memory: a component built by Rust needs a handful of
+/// core instances, tables and memories, and tables of a few thousand entries.
+const MAX_INSTANCES: usize = 64;
+const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
 /// Sandbox limits for every execution.
 #[derive(Debug, Clone, Copy)]
@@ -32,10 +39,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self {
-            timeout: Duration::from_secs(30),
-            memory_bytes: 128 << 20,
-        }
+        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20 }
     }
 }
 
@@ -64,10 +68,7 @@ pub struct ExecutionState {
 
 impl WasiView for ExecutionState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -90,29 +91,18 @@ impl Runtime {
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
 
         spawn_epoch_ticker(&engine);
-        Ok(Self {
-            engine,
-            linker,
-            kv,
-            limits,
-        })
+        Ok(Self { engine, linker, kv, limits })
     }
 
     /// Compiles a component and links it against the host's imports.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
         let component = Component::new(&self.engine, bytes)?;
         let pre = self.linker.instantiate_pre(&component)?;
-        Ok(Workflow {
-            pre: WorkflowPre::new(pre)?,
-        })
+        Ok(Workflow { pre: WorkflowPre::new(pre)? })
     }
 
     /// Asks a workflow for the triggers it declares.
-    pub fn triggers(
-        &self,
-        workflow: &Workflow,
-        workflow_id: &str,
-    ) -> Result<Vec<Trigger>, ExecError> {
+    pub fn triggers(&self, workflow: &Workflow, workflow_id: &str) -> Result<Vec<Trigger>, ExecError> {
         self.execute(workflow, workflow_id, "deploy", |instance, store| {
             instance.floww_workflow_handler().call_triggers(store)
         })
@@ -127,9 +117,7 @@ impl Runtime {
         request: &Request,
     ) -> Result<Response, ExecError> {
         self.execute(workflow, workflow_id, execution_id, |instance, store| {
-            instance
-                .floww_workflow_handler()
-                .call_handle_webhook(store, request)
+            instance.floww_workflow_handler().call_handle_webhook(store, request)
         })
     }
 
@@ -144,13 +132,14 @@ impl Runtime {
         let state = ExecutionState {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
             table: ResourceTable::new(),
-            kv: KvCtx {
-                kv: self.kv.clone(),
-                caller: caller.clone(),
-            },
+            kv: KvCtx { kv: self.kv.clone(), caller: caller.clone() },
             log: GuestLog::new(caller, execution_id),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.limits.memory_bytes)
+                .table_elements(MAX_TABLE_ELEMENTS)
+                .instances(MAX_INSTANCES)
+                .tables(MAX_INSTANCES)
+                .memories(MAX_INSTANCES)
                 .build(),
         };
         let mut store = Store::new(&self.engine, state);
@@ -158,10 +147,7 @@ impl Runtime {
         store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
         store.epoch_deadline_trap();
 
-        let result = workflow
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| call(&instance, &mut store));
+        let result = workflow.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
         result.map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => ExecError::Timeout(self.limits.timeout),
             _ => ExecError::Trap(e),

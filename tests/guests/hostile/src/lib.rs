@@ -59,23 +59,16 @@ fn recurse(_ctx: &Context, _req: Request) -> Result<Response> {
 fn dive(depth: u64) -> u64 {
     // A frame with data in memory, and work after the call so it is not a loop.
     let frame = black_box([depth; 32]);
-    if black_box(true) {
-        dive(depth + 1).wrapping_add(frame[31])
-    } else {
-        depth
-    }
+    if black_box(true) { dive(depth + 1).wrapping_add(frame[31]) } else { depth }
 }
 
 /// Tries to reach what a workflow must not: files, the environment, the
 /// network. Reports each attempt as `"ok: …"` or `"error: …"`; `env` lists the
 /// names of the environment variables it saw.
 fn escape(_ctx: &Context, _req: Request) -> Result<Response> {
-    let read_file =
-        std::fs::read_to_string("/etc/passwd").map(|text| format!("read {} bytes", text.len()));
+    let read_file = std::fs::read_to_string("/etc/passwd").map(|text| format!("read {} bytes", text.len()));
     let read_dir = std::fs::read_dir("/").map(|dir| format!("{} entries", dir.count()));
-    let env: Vec<String> = std::env::vars_os()
-        .map(|(name, _)| name.to_string_lossy().into_owned())
-        .collect();
+    let env: Vec<String> = std::env::vars_os().map(|(name, _)| name.to_string_lossy().into_owned()).collect();
     let home = std::env::var("HOME").map_err(io::Error::other);
     let path = std::env::var("PATH").map_err(io::Error::other);
     let tcp = std::net::TcpStream::connect("127.0.0.1:3000")

@@ -56,10 +56,7 @@ pub fn handle(ctx: &Context, req: Request) -> floww::Result<Response> {
     })?;
     Ok(match outcome {
         Ok(result) => Response::json(200, &json!({ "ok": result })),
-        Err(err) => Response::json(
-            err.status_code(),
-            &json!({ "error": err.to_string(), "kind": err.kind() }),
-        ),
+        Err(err) => Response::json(err.status_code(), &json!({ "error": err.to_string(), "kind": err.kind() })),
     })
 }
 
@@ -79,10 +76,7 @@ fn run(ctx: &Context, p: &Probe) -> Option<Result<Value, KvError>> {
         "list-items" => kv.list_items::<Value>(table).map(to_json),
         "list-permissions" => kv.list_permissions(table).map(to_json),
         "grant" => {
-            let access = Access {
-                read: p.read,
-                write: p.write,
-            };
+            let access = Access { read: p.read, write: p.write };
             kv.grant_permission(table, &p.workflow_id, access).map(unit)
         }
         "revoke" => kv.revoke_permission(table, &p.workflow_id).map(unit),

@@ -1,0 +1,90 @@
+//! Back-pressure: at most `max_running` executions run at once and at most
+//! `max_waiting` wait for a slot; beyond that callers are turned away at
+//! once, so a flood can't grow the host's memory without bound.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub struct Admission {
+    running: Arc<Semaphore>,
+    max_running: usize,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+/// The host is at capacity: every slot is taken and the queue is full.
+#[derive(Debug, thiserror::Error)]
+#[error("the host is at capacity: {running} executions running and {waiting} waiting")]
+pub struct Busy {
+    pub running: usize,
+    pub waiting: usize,
+}
+
+/// Held for the length of one execution.
+pub type Slot = OwnedSemaphorePermit;
+
+/// Counts a caller in the queue until dropped, even if its request is cancelled.
+struct InQueue<'a>(&'a AtomicUsize);
+
+impl Drop for InQueue<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl Admission {
+    pub fn new(max_running: usize, max_waiting: usize) -> Self {
+        Self { running: Arc::new(Semaphore::new(max_running)), max_running, waiting: AtomicUsize::new(0), max_waiting }
+    }
+
+    /// A slot to run in: at once, after waiting in the queue, or `Busy`.
+    pub async fn enter(&self) -> Result<Slot, Busy> {
+        if let Ok(slot) = self.running.clone().try_acquire_owned() {
+            return Ok(slot);
+        }
+        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
+        let queued = InQueue(&self.waiting);
+        if before >= self.max_waiting {
+            return Err(Busy { running: self.max_running, waiting: before });
+        }
+        let slot = self.running.clone().acquire_owned().await.expect("the semaphore is never closed");
+        drop(queued);
+        Ok(slot)
+    }
+
+    /// Executions waiting for a slot now.
+    pub fn waiting(&self) -> usize {
+        self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Executions running now.
+    pub fn running(&self) -> usize {
+        self.max_running - self.running.available_permits()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn callers_beyond_the_slots_and_the_queue_are_turned_away() {
+        let admission = Arc::new(Admission::new(1, 1));
+        let first = admission.enter().await.unwrap();
+        let queued = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.enter().await.map(drop) }
+        });
+        while admission.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let busy = admission.enter().await.unwrap_err();
+        assert_eq!((busy.running, busy.waiting), (1, 1));
+        assert_eq!(admission.waiting(), 1, "a refused caller leaves the queue as it was");
+        drop(first);
+        queued.await.unwrap().unwrap();
+        assert_eq!((admission.running(), admission.waiting()), (0, 0));
+    }
+}
