@@ -72,6 +72,11 @@ impl GuestCrate {
         Ok(Self { name: package.name, manifest, target_dir: metadata.target_directory.join("floww-guests") })
     }
 
+    /// The crate's folder.
+    pub fn dir(&self) -> &Path {
+        self.manifest.parent().expect("a manifest path has a folder")
+    }
+
     /// Builds the crate in release mode and returns the component's path.
     pub fn build(&self) -> anyhow::Result<PathBuf> {
         ensure_wasm_target()?;

@@ -9,6 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use floww_host::kv::{Access, Backend, SledBackend};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -63,13 +64,35 @@ impl Host {
         (host, data)
     }
 
+    /// Starts a host on a fresh data dir with `flags` after the deploys,
+    /// e.g. `["--timeout", "2"]`.
+    pub fn start_with_flags(workflows: &[(&str, &str)], flags: &[&str]) -> (Host, TempDir) {
+        let data = TempDir::new().expect("temp dir");
+        let mut args = deploys(workflows);
+        args.extend(flags.iter().map(|flag| flag.to_string()));
+        let host = Host::start_with(data.path(), &args).expect("host starts");
+        (host, data)
+    }
+
     /// Starts `floww serve` on `data_dir` with extra arguments; on failure
     /// returns everything the process printed.
     pub fn start_with(data_dir: &Path, args: &[String]) -> Result<Host, String> {
+        Host::launch("serve", data_dir, args, &[])
+    }
+
+    /// Starts `floww dev CRATE_DIR` on `data_dir` with extra environment.
+    pub fn dev_with_env(crate_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Result<Host, String> {
+        Host::launch("dev", data_dir, &[crate_dir.display().to_string()], env)
+    }
+
+    /// Runs `floww <command> --listen 127.0.0.1:0 --data-dir DATA_DIR ARGS…`
+    /// until it prints its readiness line.
+    fn launch(command: &str, data_dir: &Path, args: &[String], env: &[(&str, &str)]) -> Result<Host, String> {
         let mut child = floww()
-            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -105,7 +128,7 @@ impl Host {
                 let status = child.wait().expect("wait");
                 // Let the reader threads drain what is left.
                 std::thread::sleep(Duration::from_millis(100));
-                Err(format!("floww serve did not start ({status}):\n{}", logs.lock().unwrap()))
+                Err(format!("floww {command} did not start ({status}):\n{}", logs.lock().unwrap()))
             }
         }
     }
@@ -131,6 +154,18 @@ impl Host {
         self.send("POST", &format!("/webhook{path}"), body.to_string().into_bytes())
     }
 
+    /// A request for `method` on `path` (from the root: `/webhook/…`), for a
+    /// test that sets its own query, headers or body; send it with [`answer`].
+    pub fn request(&self, method: &str, path: &str) -> reqwest::blocking::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        self.client.request(method, format!("{}{path}", self.url))
+    }
+
+    /// The port the host listens on.
+    pub fn port(&self) -> u16 {
+        self.url.rsplit(':').next().and_then(|port| port.parse().ok()).expect("the URL ends in a port")
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().clone()
     }
@@ -149,6 +184,45 @@ impl Host {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("wait");
     }
+}
+
+/// A whole answer: status, headers and the body, which must be JSON.
+pub struct Answer {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub json: Value,
+}
+
+/// Sends a request made with [`Host::request`] and reads the whole answer.
+pub fn answer(request: reqwest::blocking::RequestBuilder) -> Answer {
+    let response = request.send().expect("request reaches the host");
+    let (status, headers) = (response.status().as_u16(), response.headers().clone());
+    let text = response.text().expect("body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|_| panic!("non-JSON answer {status}: {text:?}"));
+    Answer { status, headers, json }
+}
+
+/// One table as it is on disk: its owner, grants and items (key → JSON text).
+#[derive(Debug, PartialEq, Eq)]
+pub struct StoredTable {
+    pub owner: String,
+    pub grants: Vec<(String, Access)>,
+    pub items: BTreeMap<String, String>,
+}
+
+/// Everything in the KV store of a data dir, read straight from disk once the
+/// host that used it has stopped: table name → its contents.
+pub fn stored_tables(data_dir: &Path) -> BTreeMap<String, StoredTable> {
+    let store = SledBackend::open(&data_dir.join("kv")).expect("open the stopped host's KV store");
+    let tables = store.tables().expect("list tables");
+    tables
+        .into_iter()
+        .map(|(name, owner)| {
+            let grants = store.grants(&name).expect("grants");
+            let items = store.items(&name).expect("items").into_iter().map(|item| (item.key, item.value)).collect();
+            (name, StoredTable { owner, grants, items })
+        })
+        .collect()
 }
 
 impl Drop for Host {

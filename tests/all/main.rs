@@ -1,10 +1,15 @@
 //! Integration tests: the real `floww` binary, real HTTP, real components
 //! built from `examples/` and `tests/guests/`.
 
+mod admin;
+mod adversarial;
+mod dev;
 mod harness;
+mod kv_api;
 mod kv_store_example;
 mod lifecycle;
 mod permissions;
+mod properties;
 mod shared_tables;
 mod validation;
 mod webhooks;

@@ -187,3 +187,43 @@ fn missing_tables_and_keys_are_404_for_every_caller() {
     let body = expect(&host, "owner", json!({"op": "get", "table": "shared", "key": "nope"}), 404);
     assert!(body["error"].as_str().unwrap().contains("key \"nope\" not found"), "{body}");
 }
+
+#[test]
+fn grantees_are_refused_every_operation_before_their_grant_and_after_its_revoke() {
+    let (host, _dir) = Host::start(&PROBES);
+    expect(&host, "owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 0}}), 200);
+    let nothing = [false; 8];
+    let grant = |who: &str, read: bool, write: bool| {
+        let op = json!({"op": "grant", "table": "shared", "workflowId": who, "read": read, "write": write});
+        expect(&host, "owner", op, 200);
+    };
+    let revoke = |who: &str| expect(&host, "owner", json!({"op": "revoke", "table": "shared", "workflowId": who}), 200);
+    let tables = |who: &str| expect(&host, who, json!({"op": "list-tables"}), 200)["ok"].clone();
+
+    // Before a grant, a workflow is a stranger to the table.
+    for who in ["reader", "writer", "stranger"] {
+        check_row(&host, who, nothing);
+        assert_eq!(tables(who), json!([]), "{who}");
+    }
+
+    grant("reader", true, false);
+    grant("writer", false, true);
+    grant("stranger", true, true);
+    //                          get    set    keys   items  perms  grant  revoke delete
+    check_row(&host, "reader", [true, false, true, true, true, false, false, false]);
+    check_row(&host, "writer", [false, true, false, false, false, false, false, true]);
+    check_row(&host, "stranger", [true, true, true, true, true, false, false, true]);
+
+    // After the revoke, every right is gone again, whatever the grant gave.
+    for who in ["reader", "writer", "stranger"] {
+        revoke(who);
+        check_row(&host, who, nothing);
+        assert_eq!(tables(who), json!([]), "{who}");
+    }
+    // The owner keeps every right and the data is as the owner left it.
+    check_row(&host, "owner", [true; 8]);
+    let body = expect(&host, "owner", json!({"op": "list-permissions", "table": "shared"}), 200);
+    assert_eq!(body["ok"], json!([{"workflowId": "owner", "canRead": true, "canWrite": true, "isOwner": true}]));
+    let body = expect(&host, "owner", json!({"op": "get", "table": "shared", "key": "k"}), 200);
+    assert_eq!(body["ok"], json!({"n": 1}), "the key holds the last value set");
+}

@@ -84,3 +84,116 @@ fn items_carry_created_and_updated_times() {
     let (created, updated) = (item["createdAt"].as_u64().unwrap(), item["updatedAt"].as_u64().unwrap());
     assert!(updated > created, "{item}");
 }
+
+#[test]
+fn hostile_names_are_rejected_by_every_operation_before_anything_else() {
+    let (host, _dir) = Host::start(&[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
+    let (got, _) = kv(&host, "owner", json!({"op": "set", "table": "t", "key": "k", "value": 0}));
+    assert_eq!(got, 200);
+
+    // Keys: unicode, path tricks, SQL, JSON, control characters.
+    let keys = [
+        ("clé", "contains 'é'"),
+        ("🔑", "contains '🔑'"),
+        ("k\u{200b}", "contains '\\u{200b}'"),
+        ("../etc/passwd", "contains '/'"),
+        ("..\\secret", "contains '\\\\'"),
+        ("k';DROP TABLE t;--", "contains '\\''"),
+        ("1 OR 1=1", "contains ' '"),
+        ("{\"a\":1}", "contains '{'"),
+        ("a\"b", "contains '\"'"),
+        ("a\r\nb", "contains '\\r'"),
+        ("a\tb", "contains '\\t'"),
+    ];
+    for (key, needle) in keys {
+        for op in ["get", "set", "delete"] {
+            let (got, body) = kv(&host, "owner", json!({"op": op, "table": "t", "key": key, "value": 1}));
+            assert_eq!((got, &body["kind"]), (400, &json!("invalid-input")), "{op} {key:?}: {body}");
+            let error = body["error"].as_str().unwrap();
+            assert!(error.starts_with("key ") && error.contains(needle), "{op} {key:?}: {error:?} lacks {needle:?}");
+        }
+    }
+
+    // Tables: checked by every operation, before the table's existence or
+    // the caller's rights, so a bad name is 400 even where the table is
+    // missing or the caller has no grant.
+    let tables = [
+        ("a/b", "contains '/'"),
+        ("a\u{0}b", "contains '\\0'"),
+        ("tаble", "contains 'а'"),   // a Cyrillic а
+        ("ｔable", "contains 'ｔ'"), // a full-width t
+        ("t\n", "contains '\\n'"),
+        ("t;--", "contains ';'"),
+        ("[\"t\"]", "contains '['"),
+    ];
+    let ops = [
+        json!({"op": "get", "key": "k"}),
+        json!({"op": "set", "key": "k", "value": 1}),
+        json!({"op": "delete", "key": "k"}),
+        json!({"op": "list-keys"}),
+        json!({"op": "list-items"}),
+        json!({"op": "list-permissions"}),
+        json!({"op": "grant", "workflowId": "reader", "read": true}),
+        json!({"op": "revoke", "workflowId": "reader"}),
+    ];
+    for (table, needle) in tables {
+        for mut op in ops.clone() {
+            op["table"] = json!(table);
+            for who in ["owner", "reader"] {
+                let (got, body) = kv(&host, who, op.clone());
+                assert_eq!((got, &body["kind"]), (400, &json!("invalid-input")), "{who} {op}: {body}");
+                let error = body["error"].as_str().unwrap();
+                assert!(error.starts_with("table name ") && error.contains(needle), "{op}: {error:?} lacks {needle:?}");
+            }
+        }
+    }
+
+    // Workflow ids in grants and revokes: path tricks, case, padding, NUL.
+    let too_long = "a".repeat(64);
+    let ids = ["../reader", "reader/..", "..", "Reader", " reader", "reader\u{0}", "-reader", "rëader", "", &too_long];
+    for id in ids {
+        for op in ["grant", "revoke"] {
+            for table in ["t", "missing"] {
+                let request = json!({"op": op, "table": table, "workflowId": id, "read": true});
+                let (got, body) = kv(&host, "owner", request);
+                assert_eq!((got, &body["kind"]), (400, &json!("invalid-input")), "{op} {id:?} on {table}: {body}");
+                let error = body["error"].as_str().unwrap();
+                assert!(error.starts_with(&format!("invalid workflow id {id:?}")), "{op} {id:?}: {error}");
+            }
+        }
+    }
+
+    // Nothing was stored or granted by any of it.
+    assert_eq!(kv(&host, "owner", json!({"op": "list-tables"})).1["ok"], json!(["t"]));
+    assert_eq!(kv(&host, "owner", json!({"op": "list-keys", "table": "t"})).1["ok"], json!(["k"]));
+    let (_, body) = kv(&host, "owner", json!({"op": "list-permissions", "table": "t"}));
+    assert_eq!(body["ok"].as_array().map(Vec::len), Some(1), "only the owner: {body}");
+}
+
+#[test]
+fn dot_keys_are_plain_names_and_deeply_nested_values_do_not_crash_the_host() {
+    let (host, _dir) = Host::start(&[("owner", "tests/guests/probe-owner")]);
+    // `.` and `..` are allowed key characters; such keys are names, not paths.
+    for (n, key) in [".", "..", "...", ".:@"].into_iter().enumerate() {
+        let (got, body) = kv(&host, "owner", json!({"op": "set", "table": "dots", "key": key, "value": n}));
+        assert_eq!(got, 200, "{key}: {body}");
+    }
+    for (n, key) in [".", "..", "...", ".:@"].into_iter().enumerate() {
+        assert_eq!(kv(&host, "owner", json!({"op": "get", "table": "dots", "key": key})).1["ok"], json!(n), "{key}");
+    }
+    let (_, body) = kv(&host, "owner", json!({"op": "list-keys", "table": "dots"}));
+    assert_eq!(body["ok"], json!([".", "..", "...", ".:@"]));
+
+    // 100,000 nested arrays: valid JSON well under 1 MiB. The host checks it
+    // without recursing (no stack overflow) and stores it as it is; a reader
+    // that parses it with serde_json's nesting limit of 128 (as the SDK's
+    // typed `get` does) gets a decode error. SECURITY.md lists this.
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let (got, body) = kv(&host, "owner", json!({"op": "set", "table": "dots", "key": "deep", "raw": deep}));
+    assert_eq!((got, body), (200, json!({"ok": null})));
+    let (got, body) = kv(&host, "owner", json!({"op": "get", "table": "dots", "key": "deep"}));
+    assert_eq!((got, &body["kind"]), (500, &json!("decode")), "{body}");
+    assert!(body["error"].as_str().unwrap().contains("recursion limit exceeded"), "{body}");
+    let (_, body) = kv(&host, "owner", json!({"op": "list-keys", "table": "dots"}));
+    assert_eq!(body["ok"], json!([".", "..", "...", ".:@", "deep"]), "the host still serves");
+}

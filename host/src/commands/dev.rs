@@ -1,14 +1,19 @@
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context;
 
 use super::serve::{Deploy, ServeOptions};
 use crate::guest_build::GuestCrate;
 use crate::kv::check_workflow_id;
+use crate::registry::{DeployOptions, Registry};
+use crate::runtime::Runtime;
 
-/// Build a workflow crate, deploy it under the crate's name, and serve it.
+/// Build a workflow crate, deploy it under the crate's name, and serve it;
+/// on every saved change, rebuild and swap the new version in.
 ///
-/// The KV data and deployments persist in the data dir between runs.
+/// Requests in flight finish on the old version; a build error is printed and
+/// the last good version keeps serving. KV data persists in the data dir.
 #[derive(clap::Args)]
 pub struct DevCommand {
     /// The workflow crate's folder (the one holding its Cargo.toml).
@@ -23,13 +28,86 @@ pub struct DevCommand {
     serve: ServeOptions,
 }
 
+/// How often the crate's files are checked for changes.
+const POLL: Duration = Duration::from_millis(300);
+
 impl DevCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let krate = GuestCrate::inspect(&self.crate_dir)?;
         let id = self.id.unwrap_or_else(|| krate.name.clone());
         check_workflow_id(&id).context("the crate name can't be a workflow id; pass --id")?;
         let wasm = krate.build()?;
-        let deploy = Deploy::read(id, wasm)?;
-        self.serve.serve(vec![deploy])
+        // Taken after the build, which may write the crate's Cargo.lock.
+        let mut sources = fingerprint(krate.dir());
+        let host = self.serve.open()?;
+        host.deploy(&Deploy::read(id.clone(), wasm)?)?;
+
+        let (registry, runtime) = (host.registry.clone(), host.runtime.clone());
+        std::thread::Builder::new().name("floww-dev-watch".into()).spawn(move || {
+            loop {
+                std::thread::sleep(POLL);
+                let now = fingerprint(krate.dir());
+                if now != sources {
+                    sources = now;
+                    reload(&krate, &id, &registry, &runtime);
+                }
+            }
+        })?;
+        self.serve.serve(host)
+    }
+}
+
+/// Rebuilds and swaps the new version in, or keeps the old one on any error.
+fn reload(krate: &GuestCrate, id: &str, registry: &Registry, runtime: &Runtime) {
+    eprintln!("Change detected in {}; rebuilding…", krate.dir().display());
+    let deployed = krate.build().and_then(|wasm| {
+        let bytes = std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))?;
+        Ok(registry.deploy(runtime, id, &bytes, DeployOptions::default())?)
+    });
+    match deployed {
+        Ok(d) => eprintln!("Reloaded {id} (sha256 {}): new requests run the new version", &d.manifest.sha256[..12]),
+        Err(e) => eprintln!("error: {e:#}\nStill serving the last good version of {id}."),
+    }
+}
+
+/// Names, sizes and modification times of the crate's files (not `target/`
+/// or hidden folders): a change in any means a rebuild.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name();
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                if name != "target" && !name.to_string_lossy().starts_with('.') {
+                    pending.push(path);
+                }
+            } else {
+                files.push((path, meta.len(), meta.modified().ok()));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_fingerprint_sees_edits_but_not_build_output() {
+        let dir = tempfile::TempDir::new().unwrap();
+        std::fs::create_dir_all(dir.path().join("src")).unwrap();
+        std::fs::create_dir_all(dir.path().join("target")).unwrap();
+        std::fs::write(dir.path().join("src/lib.rs"), "a").unwrap();
+        let before = fingerprint(dir.path());
+        std::fs::write(dir.path().join("target/out.wasm"), "x").unwrap();
+        assert_eq!(fingerprint(dir.path()), before);
+        std::fs::write(dir.path().join("src/lib.rs"), "ab").unwrap();
+        assert_ne!(fingerprint(dir.path()), before);
     }
 }

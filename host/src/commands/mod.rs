@@ -2,8 +2,14 @@
 //! arguments, then call into the library; they hold no host logic.
 
 mod build;
+mod client;
+mod deploy;
 mod dev;
+mod kv;
+mod new;
 mod serve;
+mod undeploy;
+mod workflows;
 
 use std::process::ExitCode;
 
@@ -20,18 +26,28 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    New(new::NewCommand),
     Build(build::BuildCommand),
-    Serve(serve::ServeCommand),
     Dev(dev::DevCommand),
+    Serve(serve::ServeCommand),
+    Deploy(deploy::DeployCommand),
+    Workflows(workflows::WorkflowsCommand),
+    Undeploy(undeploy::UndeployCommand),
+    Kv(kv::KvCommand),
 }
 
 impl Cli {
     pub fn run(self) -> ExitCode {
         init_logging();
         let result = match self.command {
+            Command::New(c) => c.run(),
             Command::Build(c) => c.run(),
-            Command::Serve(c) => c.run(),
             Command::Dev(c) => c.run(),
+            Command::Serve(c) => c.run(),
+            Command::Deploy(c) => c.run(),
+            Command::Workflows(c) => c.run(),
+            Command::Undeploy(c) => c.run(),
+            Command::Kv(c) => c.run(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

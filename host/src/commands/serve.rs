@@ -3,11 +3,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 
+use crate::http::auth::{load_or_create_token, token_path};
 use crate::http::{AppState, HttpLimits, router};
 use crate::kv::{Kv, SledBackend, check_workflow_id};
-use crate::registry::Registry;
+use crate::registry::{DeployOptions, Registry};
 use crate::runtime::{Admission, Limits, Runtime};
 
 /// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
@@ -55,6 +56,10 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_concurrency: u32,
 
+    /// The admin API's bearer token [default: generated into DATA_DIR/admin-token].
+    #[arg(long, env = "FLOWW_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
     /// Requests that may wait for a free execution slot; beyond that: 503.
     #[arg(long, env = "FLOWW_MAX_QUEUE", default_value_t = 128)]
     max_queue: usize,
@@ -91,13 +96,37 @@ impl ServeCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let deploys =
             self.deploy.into_iter().map(|(id, path)| Deploy::read(id, path)).collect::<anyhow::Result<Vec<_>>>()?;
-        self.serve.serve(deploys)
+        let host = self.serve.open()?;
+        for d in deploys {
+            host.deploy(&d)?;
+        }
+        self.serve.serve(host)
+    }
+}
+
+/// The host's parts, opened on the data dir, before it listens.
+pub struct Host {
+    pub registry: Arc<Registry>,
+    pub runtime: Arc<Runtime>,
+    kv: Arc<Kv>,
+    token: String,
+}
+
+impl Host {
+    /// Deploys `d`, or says why not.
+    pub fn deploy(&self, d: &Deploy) -> anyhow::Result<()> {
+        self.registry
+            .deploy(&self.runtime, &d.id, &d.bytes, DeployOptions::default())
+            .with_context(|| format!("could not deploy {} as {:?}", d.path.display(), d.id))?;
+        tracing::info!(workflow = %d.id, "deployed {}", d.path.display());
+        Ok(())
     }
 }
 
 impl ServeOptions {
-    /// Opens the data dir, deploys `deploys`, and serves until Ctrl-C or SIGTERM.
-    pub fn serve(self, deploys: Vec<Deploy>) -> anyhow::Result<()> {
+    /// Opens the data dir: the KV store, the admin token, the runtime and the
+    /// workflows deployed before.
+    pub fn open(&self) -> anyhow::Result<Host> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
         let registry = Arc::new(Registry::open(&self.data_dir).context("could not open the workflow registry")?);
@@ -105,68 +134,80 @@ impl ServeOptions {
             format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
         })?;
         let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
+        let token = match &self.token {
+            Some(token) if !token.trim().is_empty() => token.clone(),
+            Some(_) => bail!("--token is empty"),
+            None => load_or_create_token(&self.data_dir).with_context(|| {
+                format!("could not read or create the admin token {}", token_path(&self.data_dir).display())
+            })?,
+        };
         let limits = Limits {
             timeout: Duration::from_secs_f64(self.timeout),
             memory_bytes: self.memory_mib as usize * 1024 * 1024,
         };
         let runtime =
-            Runtime::new(kv, limits).map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
+            Runtime::new(kv.clone(), limits).map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
         let runtime = Arc::new(runtime);
 
         let loaded = registry.load(&runtime)?;
         if !loaded.is_empty() {
             tracing::info!("serving workflows deployed before: {}", loaded.join(", "));
         }
-        for d in deploys {
-            registry
-                .deploy(&runtime, &d.id, &d.bytes)
-                .with_context(|| format!("could not deploy {} as {:?}", d.path.display(), d.id))?;
-            tracing::info!(workflow = %d.id, "deployed {}", d.path.display());
-        }
+        Ok(Host { registry, runtime, kv, token })
+    }
 
+    /// Serves `host` until Ctrl-C or SIGTERM.
+    pub fn serve(self, host: Host) -> anyhow::Result<()> {
+        let registry = host.registry.clone();
         let app = router(AppState {
-            registry: registry.clone(),
-            runtime,
+            registry: host.registry,
+            runtime: host.runtime,
+            kv: host.kv,
+            token: host.token.into(),
             admission: Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue)),
             limits: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
         });
+        let token_source = match self.token {
+            Some(_) => "from --token".to_owned(),
+            None => format!("in {}", token_path(&self.data_dir).display()),
+        };
         let rt = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
         rt.block_on(async move {
             let listener = tokio::net::TcpListener::bind(self.listen)
                 .await
                 .with_context(|| format!("could not listen on {}", self.listen))?;
             let addr = listener.local_addr()?;
+            let shutdown = shutdown_signal()?;
             // The readiness line comes last, so whoever waits for it has seen the routes.
             let deployed = registry.list();
             if deployed.is_empty() {
                 println!("No workflows deployed yet: pass --deploy ID=FILE.wasm, or use `floww dev CRATE_DIR`.");
             }
             for d in deployed {
-                for route in &d.routes {
-                    println!("  {:<6} http://{addr}/webhook{}  ({})", route.method, route.path, d.id);
+                for route in &d.manifest.routes {
+                    println!("  {:<6} http://{addr}/webhook{}  ({})", route.method, route.path, d.manifest.id);
                 }
             }
+            println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
             println!("Serving http://{addr}");
-            axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
             tracing::info!("stopped");
             anyhow::Ok(())
         })
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => return std::future::pending().await,
-        };
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,
+/// before the readiness line, so a signal right after it still shuts down
+/// gracefully.
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("could not handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("could not handle SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
+    })
 }

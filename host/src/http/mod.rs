@@ -4,7 +4,11 @@
 //! HTTP response. Failures answer JSON `{"error": …}`; guest and host
 //! internals go to the log, never to the caller.
 
+mod admin;
+mod api_error;
+pub mod auth;
 mod error;
+mod kv_api;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,11 +18,13 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, delete, get, put};
+use axum::{extract::DefaultBodyLimit, middleware};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use self::error::WebhookError;
 use crate::bindings;
+use crate::kv::Kv;
 use crate::registry::{Registry, RouteMatch};
 use crate::runtime::{Admission, ExecError, Runtime};
 
@@ -37,18 +43,35 @@ impl Default for HttpLimits {
     }
 }
 
+/// Largest component the admin API accepts.
+const MAX_COMPONENT_BYTES: usize = 64 << 20;
+
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub runtime: Arc<Runtime>,
+    pub kv: Arc<Kv>,
     pub admission: Arc<Admission>,
     pub limits: HttpLimits,
+    /// The admin API's bearer token.
+    pub token: Arc<str>,
 }
 
 /// The host's routes; tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/workflows", get(admin::list))
+        .route("/workflows/{id}", put(admin::deploy).get(admin::get).delete(admin::undeploy))
+        .route("/kv/{workflow}", get(kv_api::tables))
+        .route("/kv/{workflow}/{table}", get(kv_api::keys))
+        .route("/kv/{workflow}/{table}/{key}", get(kv_api::get).put(kv_api::set).delete(kv_api::delete))
+        .route("/kv/{workflow}/permissions/{table}", get(kv_api::permissions).put(kv_api::grant))
+        .route("/kv/{workflow}/permissions/{table}/{grantee}", delete(kv_api::revoke))
+        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
+        .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token));
     Router::new()
         .route("/webhook/{*path}", any(webhook))
+        .nest("/api", api)
         .fallback(|method: Method, uri: Uri| async move {
             WebhookError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
         })
@@ -93,12 +116,13 @@ async fn webhook(
         let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
-            runtime.handle_webhook(&deployment.workflow, &deployment.id, &execution_id, &request)
+            let manifest = &deployment.manifest;
+            runtime.handle_webhook(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &request)
         })
         .await
     };
     let elapsed = started.elapsed();
-    let workflow = deployment.id.clone();
+    let workflow = deployment.manifest.id.clone();
 
     let failed = |error: &dyn std::fmt::Display| {
         tracing::warn!(%workflow, execution = %execution_id, ?elapsed, "{method} {path}: {error}", path = uri.path());

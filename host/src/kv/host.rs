@@ -66,7 +66,8 @@ impl wit::Host for KvCtx {
     }
 
     fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
-        self.kv.list_tables(&self.caller).map_err(to_wit)
+        let tables = self.kv.list_tables(&self.caller).map_err(to_wit)?;
+        Ok(tables.into_iter().map(|t| t.name).collect())
     }
 
     fn list_keys(&mut self, table: String) -> Result<Vec<String>, wit::KvError> {

@@ -8,8 +8,11 @@
 
 mod backend;
 mod host;
+#[cfg(test)]
+mod proptests;
 mod sled;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -45,6 +48,13 @@ pub enum KvError {
 }
 
 pub type KvResult<T> = Result<T, KvError>;
+
+/// A table and the workflow that owns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableInfo {
+    pub name: String,
+    pub owner: String,
+}
 
 /// One entry of a table's permission list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -107,14 +117,16 @@ impl Kv {
         if self.backend.remove(table, key)? { Ok(()) } else { Err(missing_key(table, key)) }
     }
 
-    /// The tables `caller` owns or holds a grant on, sorted.
-    pub fn list_tables(&self, caller: &str) -> KvResult<Vec<String>> {
-        let mut tables: Vec<String> =
-            self.backend.tables()?.into_iter().filter(|(_, owner)| owner == caller).map(|(table, _)| table).collect();
-        tables.extend(self.backend.granted_tables(caller)?);
-        tables.sort();
-        tables.dedup();
-        Ok(tables)
+    /// The tables `caller` owns or holds a grant on, sorted by name.
+    pub fn list_tables(&self, caller: &str) -> KvResult<Vec<TableInfo>> {
+        let granted: HashSet<String> = self.backend.granted_tables(caller)?.into_iter().collect();
+        Ok(self
+            .backend
+            .tables()?
+            .into_iter()
+            .filter(|(name, owner)| owner == caller || granted.contains(name))
+            .map(|(name, owner)| TableInfo { name, owner })
+            .collect())
     }
 
     pub fn list_keys(&self, caller: &str, table: &str) -> KvResult<Vec<String>> {
@@ -281,7 +293,6 @@ fn check_value(value: &str) -> KvResult<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashSet;
 
     struct Deployed(HashSet<&'static str>);
 
@@ -318,7 +329,7 @@ mod tests {
         assert!(matches!(kv.set("bob", "t", "k", "2"), Err(KvError::PermissionDenied(_))));
         kv.set("carol", "t", "k", "3").unwrap();
         assert!(matches!(kv.get("carol", "t", "k"), Err(KvError::PermissionDenied(_))));
-        assert_eq!(kv.list_tables("bob").unwrap(), ["t"]);
+        assert_eq!(kv.list_tables("bob").unwrap(), [TableInfo { name: "t".into(), owner: "alice".into() }]);
     }
 
     #[test]

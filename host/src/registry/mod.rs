@@ -1,17 +1,20 @@
 //! The deployed workflows: their ids, compiled components and webhook routes,
 //! and their persistence in the data dir, so a restart serves the same
 //! webhooks. A deploy is checked whole before it is swapped in: on any error
-//! the running set is unchanged.
+//! the running set is unchanged. A swap is one pointer change under a lock:
+//! executions already running keep the version they started with.
 //!
-//! On disk: `components/<sha256>.wasm` (content-addressed, written first) and
-//! `workflows/<id>.json` (the manifest, renamed into place last).
+//! On disk, under the data dir:
+//! - `components/<sha256>.wasm`: component bytes, content-addressed, written first;
+//! - `workflows/<id>.json`: the manifest, renamed into place last;
+//! - `cache/<sha256>-<engine>.cwasm`: compiled code, so a restart need not compile.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,24 +30,37 @@ pub struct Route {
     pub path: String,
 }
 
-/// A deployed workflow. Executions hold an `Arc` to it, so a redeploy never
-/// pulls a component out from under a running execution.
-pub struct Deployment {
+/// What is recorded of a deployed workflow.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Manifest {
     pub id: String,
     pub routes: Vec<Route>,
-    pub workflow: Workflow,
     pub sha256: String,
     pub size: usize,
     pub deployed_at_ms: u64,
+    /// Overrides the host's execution deadline for this workflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
 }
 
-#[derive(Serialize, Deserialize)]
-struct Manifest {
-    id: String,
-    routes: Vec<Route>,
-    sha256: String,
-    size: usize,
-    deployed_at_ms: u64,
+impl Manifest {
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout_ms.map(Duration::from_millis)
+    }
+}
+
+/// A deployed workflow. Executions hold an `Arc` to it, so a redeploy never
+/// pulls a component out from under a running execution.
+pub struct Deployment {
+    pub manifest: Manifest,
+    pub workflow: Workflow,
+}
+
+/// Choices made at deploy time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeployOptions {
+    pub timeout: Option<Duration>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +89,14 @@ pub enum LoadError {
     Compile { id: String, reason: String },
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum UndeployError {
+    #[error("no workflow {0:?} is deployed")]
+    NotFound(String),
+    #[error("could not remove the workflow: {0}")]
+    Io(#[from] io::Error),
+}
+
 /// What a webhook request's method and path lead to.
 pub enum RouteMatch {
     Found(Arc<Deployment>),
@@ -90,22 +114,30 @@ struct Deployed {
 pub struct Registry {
     components_dir: PathBuf,
     workflows_dir: PathBuf,
+    cache_dir: PathBuf,
     deployed: RwLock<Deployed>,
-    /// Serialises deploys, so conflict checks see every earlier deploy.
-    deploying: Mutex<()>,
+    /// Serialises deploys and undeploys, so conflict checks see every earlier one.
+    changing: Mutex<()>,
 }
 
 impl Registry {
     /// Opens the registry's folders under `data_dir`, creating them.
     pub fn open(data_dir: &Path) -> io::Result<Self> {
-        let components_dir = data_dir.join("components");
-        let workflows_dir = data_dir.join("workflows");
-        fs::create_dir_all(&components_dir)?;
-        fs::create_dir_all(&workflows_dir)?;
-        Ok(Self { components_dir, workflows_dir, deployed: RwLock::default(), deploying: Mutex::default() })
+        let registry = Self {
+            components_dir: data_dir.join("components"),
+            workflows_dir: data_dir.join("workflows"),
+            cache_dir: data_dir.join("cache"),
+            deployed: RwLock::default(),
+            changing: Mutex::default(),
+        };
+        for dir in [&registry.components_dir, &registry.workflows_dir, &registry.cache_dir] {
+            fs::create_dir_all(dir)?;
+        }
+        Ok(registry)
     }
 
-    /// Compiles and serves every workflow deployed before; returns their ids.
+    /// Serves every workflow deployed before, from the compiled cache where
+    /// it can; returns their ids.
     pub fn load(&self, runtime: &Runtime) -> Result<Vec<String>, LoadError> {
         let io_err = |source| LoadError::Io { dir: self.workflows_dir.clone(), source };
         let mut manifests: Vec<PathBuf> = fs::read_dir(&self.workflows_dir)
@@ -121,45 +153,72 @@ impl Registry {
             let text = fs::read(&path).map_err(io_err)?;
             let manifest: Manifest =
                 serde_json::from_slice(&text).map_err(|source| LoadError::Manifest { path: path.clone(), source })?;
-            let bytes = fs::read(self.component_path(&manifest.sha256)).map_err(io_err)?;
-            let workflow = runtime
-                .compile(&bytes)
-                .map_err(|e| LoadError::Compile { id: manifest.id.clone(), reason: format!("{e:#}") })?;
-            let deployment = Deployment {
-                id: manifest.id,
-                routes: manifest.routes,
-                workflow,
-                sha256: manifest.sha256,
-                size: manifest.size,
-                deployed_at_ms: manifest.deployed_at_ms,
+            let workflow = match self.load_compiled(runtime, &manifest.sha256) {
+                Some(workflow) => {
+                    tracing::info!(workflow = %manifest.id, "loaded from the compiled cache");
+                    workflow
+                }
+                None => {
+                    tracing::info!(workflow = %manifest.id, "compiling (no usable compiled cache)");
+                    let bytes = fs::read(self.component_path(&manifest.sha256)).map_err(io_err)?;
+                    let workflow = runtime
+                        .compile(&bytes)
+                        .map_err(|e| LoadError::Compile { id: manifest.id.clone(), reason: format!("{e:#}") })?;
+                    self.save_compiled(runtime, &manifest.sha256, &workflow);
+                    workflow
+                }
             };
-            ids.push(deployment.id.clone());
-            self.swap_in(Arc::new(deployment));
+            ids.push(manifest.id.clone());
+            self.swap_in(Arc::new(Deployment { manifest, workflow }));
         }
+        self.remove_unused_files();
         Ok(ids)
     }
 
     /// Deploys (or redeploys) `id` from component bytes.
-    pub fn deploy(&self, runtime: &Runtime, id: &str, bytes: &[u8]) -> Result<Arc<Deployment>, DeployError> {
+    pub fn deploy(
+        &self,
+        runtime: &Runtime,
+        id: &str,
+        bytes: &[u8],
+        options: DeployOptions,
+    ) -> Result<Arc<Deployment>, DeployError> {
         check_workflow_id(id).map_err(|e| DeployError::InvalidId(e.to_string()))?;
+        let sha256 = format!("{:x}", Sha256::digest(bytes));
         let workflow = runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
-        let triggers = runtime.triggers(&workflow, id).map_err(DeployError::Triggers)?;
+        let triggers = runtime.triggers(&workflow, id, options.timeout).map_err(DeployError::Triggers)?;
         let routes = routes_of(triggers)?;
 
-        let _one_at_a_time = self.deploying.lock().unwrap_or_else(|e| e.into_inner());
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         self.check_routes_free(id, &routes)?;
-        let deployment = Deployment {
+        let manifest = Manifest {
             id: id.to_owned(),
             routes,
-            workflow,
-            sha256: format!("{:x}", Sha256::digest(bytes)),
+            sha256,
             size: bytes.len(),
             deployed_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
+            timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
         };
-        self.persist(&deployment, bytes)?;
-        let deployment = Arc::new(deployment);
+        write_atomically(&self.component_path(&manifest.sha256), bytes)?;
+        self.save_compiled(runtime, &manifest.sha256, &workflow);
+        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
+        write_atomically(&self.manifest_path(id), &json)?;
+        let deployment = Arc::new(Deployment { manifest, workflow });
         self.swap_in(deployment.clone());
         Ok(deployment)
+    }
+
+    /// Stops serving `id`. Its tables stay in the KV store, owned by the id.
+    pub fn undeploy(&self, id: &str) -> Result<(), UndeployError> {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
+        let old = deployed.by_id.remove(id).ok_or_else(|| UndeployError::NotFound(id.to_owned()))?;
+        for route in &old.manifest.routes {
+            deployed.routes.remove(route);
+        }
+        drop(deployed);
+        fs::remove_file(self.manifest_path(id))?;
+        Ok(())
     }
 
     pub fn route(&self, method: &str, path: &str) -> RouteMatch {
@@ -177,6 +236,10 @@ impl Registry {
         RouteMatch::WrongMethod(allowed)
     }
 
+    pub fn get(&self, id: &str) -> Option<Arc<Deployment>> {
+        self.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.get(id).cloned()
+    }
+
     /// Every deployed workflow, by id.
     pub fn list(&self) -> Vec<Arc<Deployment>> {
         self.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.values().cloned().collect()
@@ -185,8 +248,8 @@ impl Registry {
     fn check_routes_free(&self, id: &str, routes: &[Route]) -> Result<(), DeployError> {
         let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
         for route in routes {
-            if let Some(owner) = deployed.routes.get(route).filter(|d| d.id != id) {
-                return Err(DeployError::RouteTaken { route: route.clone(), owner: owner.id.clone() });
+            if let Some(owner) = deployed.routes.get(route).filter(|d| d.manifest.id != id) {
+                return Err(DeployError::RouteTaken { route: route.clone(), owner: owner.manifest.id.clone() });
             }
         }
         Ok(())
@@ -194,34 +257,61 @@ impl Registry {
 
     fn swap_in(&self, deployment: Arc<Deployment>) {
         let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(old) = deployed.by_id.remove(&deployment.id) {
-            for route in &old.routes {
+        if let Some(old) = deployed.by_id.remove(&deployment.manifest.id) {
+            for route in &old.manifest.routes {
                 deployed.routes.remove(route);
             }
         }
-        for route in &deployment.routes {
+        for route in &deployment.manifest.routes {
             deployed.routes.insert(route.clone(), deployment.clone());
         }
-        deployed.by_id.insert(deployment.id.clone(), deployment);
+        deployed.by_id.insert(deployment.manifest.id.clone(), deployment);
     }
 
     fn component_path(&self, sha256: &str) -> PathBuf {
         self.components_dir.join(format!("{sha256}.wasm"))
     }
 
-    /// Component first, manifest last: a crash in between leaves the old
-    /// manifest pointing at the old, still present, component.
-    fn persist(&self, d: &Deployment, bytes: &[u8]) -> io::Result<()> {
-        write_atomically(&self.component_path(&d.sha256), bytes)?;
-        let manifest = Manifest {
-            id: d.id.clone(),
-            routes: d.routes.clone(),
-            sha256: d.sha256.clone(),
-            size: d.size,
-            deployed_at_ms: d.deployed_at_ms,
-        };
-        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-        write_atomically(&self.workflows_dir.join(format!("{}.json", d.id)), &json)
+    fn manifest_path(&self, id: &str) -> PathBuf {
+        self.workflows_dir.join(format!("{id}.json"))
+    }
+
+    fn compiled_path(&self, runtime: &Runtime, sha256: &str) -> PathBuf {
+        self.cache_dir.join(format!("{sha256}-{}.cwasm", runtime.engine_fingerprint()))
+    }
+
+    fn load_compiled(&self, runtime: &Runtime, sha256: &str) -> Option<Workflow> {
+        let path = self.compiled_path(runtime, sha256);
+        if !path.exists() {
+            return None;
+        }
+        runtime
+            .load_compiled(&path)
+            .inspect_err(|e| tracing::warn!("ignoring compiled cache {}: {e:#}", path.display()))
+            .ok()
+    }
+
+    /// The cache only saves time: failing to write it is logged, not fatal.
+    fn save_compiled(&self, runtime: &Runtime, sha256: &str, workflow: &Workflow) {
+        let path = self.compiled_path(runtime, sha256);
+        let saved = workflow.serialize().map_err(|e| io::Error::other(format!("{e:#}")));
+        if let Err(e) = saved.and_then(|bytes| write_atomically(&path, &bytes)) {
+            tracing::warn!("could not cache compiled code in {}: {e}", path.display());
+        }
+    }
+
+    /// Components and compiled code that no manifest names any more.
+    fn remove_unused_files(&self) {
+        let used: HashSet<String> = self.list().iter().map(|d| d.manifest.sha256.clone()).collect();
+        for dir in [&self.components_dir, &self.cache_dir] {
+            let Ok(entries) = fs::read_dir(dir) else { continue };
+            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+                if !used.iter().any(|sha| name.starts_with(sha.as_str())) {
+                    let _ = fs::remove_file(&path);
+                }
+            }
+        }
     }
 }
 

@@ -8,6 +8,8 @@
 mod admission;
 mod log;
 
+use std::hash::{Hash, Hasher};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -54,7 +56,15 @@ pub enum ExecError {
 
 /// A compiled and linked workflow, ready to be instantiated per execution.
 pub struct Workflow {
+    component: Component,
     pre: WorkflowPre<ExecutionState>,
+}
+
+impl Workflow {
+    /// The compiled code, for [`Runtime::load_compiled`] to read back.
+    pub fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
+        self.component.serialize()
+    }
 }
 
 /// What a store holds for one execution.
@@ -96,14 +106,39 @@ impl Runtime {
 
     /// Compiles a component and links it against the host's imports.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
-        let component = Component::new(&self.engine, bytes)?;
-        let pre = self.linker.instantiate_pre(&component)?;
-        Ok(Workflow { pre: WorkflowPre::new(pre)? })
+        self.link(Component::new(&self.engine, bytes)?)
+    }
+
+    /// Loads code that [`Workflow::serialize`] wrote with an engine of the
+    /// same [fingerprint](Self::engine_fingerprint).
+    pub fn load_compiled(&self, path: &Path) -> wasmtime::Result<Workflow> {
+        #[expect(unsafe_code, reason = "the file is the host's own cache in its data dir, written by `serialize`")]
+        // SAFETY: wasmtime requires trusted input here: only the host writes
+        // the cache, and wasmtime itself refuses code from another engine.
+        let component = unsafe { Component::deserialize_file(&self.engine, path)? };
+        self.link(component)
+    }
+
+    /// Names the engine's compiled-code format: cached code from another one is not reused.
+    pub fn engine_fingerprint(&self) -> String {
+        let mut hasher = std::hash::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut hasher);
+        format!("{:016x}", hasher.finish())
+    }
+
+    fn link(&self, component: Component) -> wasmtime::Result<Workflow> {
+        let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?)?;
+        Ok(Workflow { component, pre })
     }
 
     /// Asks a workflow for the triggers it declares.
-    pub fn triggers(&self, workflow: &Workflow, workflow_id: &str) -> Result<Vec<Trigger>, ExecError> {
-        self.execute(workflow, workflow_id, "deploy", |instance, store| {
+    pub fn triggers(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+        timeout: Option<Duration>,
+    ) -> Result<Vec<Trigger>, ExecError> {
+        self.execute(workflow, workflow_id, "deploy", timeout, |instance, store| {
             instance.floww_workflow_handler().call_triggers(store)
         })
     }
@@ -114,9 +149,10 @@ impl Runtime {
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
+        timeout: Option<Duration>,
         request: &Request,
     ) -> Result<Response, ExecError> {
-        self.execute(workflow, workflow_id, execution_id, |instance, store| {
+        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
             instance.floww_workflow_handler().call_handle_webhook(store, request)
         })
     }
@@ -126,6 +162,7 @@ impl Runtime {
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
+        timeout: Option<Duration>,
         call: impl FnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
     ) -> Result<R, ExecError> {
         let caller: Arc<str> = workflow_id.into();
@@ -144,12 +181,13 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        store.set_epoch_deadline(deadline_ticks(self.limits.timeout));
+        let timeout = timeout.unwrap_or(self.limits.timeout);
+        store.set_epoch_deadline(deadline_ticks(timeout));
         store.epoch_deadline_trap();
 
         let result = workflow.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
         result.map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => ExecError::Timeout(self.limits.timeout),
+            Some(Trap::Interrupt) => ExecError::Timeout(timeout),
             _ => ExecError::Trap(e),
         })
     }

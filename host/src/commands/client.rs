@@ -1,0 +1,88 @@
+//! The admin API client that `deploy`, `workflows`, `undeploy` and `kv` share.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use reqwest::Url;
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::Value;
+
+use crate::http::auth::{read_token, token_path};
+
+/// Where the host is and how to prove we may use its admin API. Global, so
+/// they may follow a subcommand (`floww kv --as x get t k --host …`).
+#[derive(clap::Args)]
+pub struct ClientOptions {
+    /// The host's base URL.
+    #[arg(long, global = true, env = "FLOWW_HOST", default_value = "http://127.0.0.1:3000")]
+    host: Url,
+
+    /// The admin token [default: read from DATA_DIR/admin-token].
+    #[arg(long, global = true, env = "FLOWW_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+
+    /// The host's data dir, where its admin token is.
+    #[arg(long, global = true, env = "FLOWW_DATA_DIR", default_value = ".floww")]
+    data_dir: PathBuf,
+}
+
+pub struct AdminClient {
+    base: Url,
+    token: String,
+    http: Client,
+}
+
+impl ClientOptions {
+    pub fn connect(&self) -> anyhow::Result<AdminClient> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => read_token(&self.data_dir).with_context(|| {
+                format!(
+                    "no admin token: pass --token, set FLOWW_TOKEN, or point --data-dir at the host's data dir \
+                     (looked for {})",
+                    token_path(&self.data_dir).display()
+                )
+            })?,
+        };
+        let http = Client::builder().timeout(std::time::Duration::from_secs(300)).build()?;
+        Ok(AdminClient { base: self.host.clone(), token, http })
+    }
+}
+
+impl AdminClient {
+    /// The URL of `/api/<segments…>`, each segment percent-encoded.
+    pub fn url(&self, segments: &[&str]) -> Url {
+        let mut url = self.base.clone();
+        url.path_segments_mut().expect("an http URL has a path").pop_if_empty().push("api").extend(segments);
+        url
+    }
+
+    pub fn get(&self, url: Url) -> anyhow::Result<Value> {
+        self.send(self.http.get(url))
+    }
+
+    pub fn put(&self, url: Url) -> RequestBuilder {
+        self.http.put(url)
+    }
+
+    pub fn delete(&self, url: Url) -> anyhow::Result<Value> {
+        self.send(self.http.delete(url))
+    }
+
+    /// Sends a request with the token; a non-2xx answer becomes an error
+    /// carrying the host's message.
+    pub fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.token)
+            .send()
+            .with_context(|| format!("could not reach the host at {} (is `floww serve` running?)", self.base))?;
+        let status = response.status();
+        let text = response.text().unwrap_or_default();
+        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if !status.is_success() {
+            let message = body.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or(body.to_string());
+            bail!("the host answered {status}: {message}");
+        }
+        Ok(body)
+    }
+}

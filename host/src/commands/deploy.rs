@@ -1,0 +1,58 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use serde_json::Value;
+
+use super::client::ClientOptions;
+use crate::guest_build::GuestCrate;
+
+/// Deploy a workflow to a running host (building it first if given a crate).
+///
+/// Redeploying an id swaps the new version in without dropping requests.
+#[derive(clap::Args)]
+pub struct DeployCommand {
+    /// A workflow crate's folder, or a built component (.wasm).
+    #[arg(value_name = "CRATE_DIR|FILE.wasm")]
+    source: PathBuf,
+
+    /// The workflow id [default: the crate's name, or the file's name with `_` as `-`].
+    #[arg(long)]
+    id: Option<String>,
+
+    /// Seconds one execution of this workflow may run [default: the host's --timeout].
+    #[arg(long)]
+    timeout: Option<f64>,
+
+    #[command(flatten)]
+    client: ClientOptions,
+}
+
+impl DeployCommand {
+    pub fn run(self) -> anyhow::Result<()> {
+        let client = self.client.connect()?;
+        let (wasm, default_id) = if self.source.is_dir() {
+            let krate = GuestCrate::inspect(&self.source)?;
+            (krate.build()?, krate.name)
+        } else {
+            let stem = self.source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            (self.source.clone(), stem.replace('_', "-"))
+        };
+        let id = self.id.unwrap_or(default_id);
+        let bytes = std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))?;
+        let mut url = client.url(&["workflows", &id]);
+        if let Some(timeout) = self.timeout {
+            url.query_pairs_mut().append_pair("timeout", &timeout.to_string());
+        }
+        let workflow = client.send(client.put(url).body(bytes))?;
+        println!("Deployed {id} ({} bytes, sha256 {})", workflow["size"], workflow["sha256"].as_str().unwrap_or("?"));
+        print_triggers(&workflow);
+        Ok(())
+    }
+}
+
+/// One line per trigger: method and full URL.
+pub fn print_triggers(workflow: &Value) {
+    for trigger in workflow["triggers"].as_array().into_iter().flatten() {
+        println!("  {:<6} {}", trigger["method"].as_str().unwrap_or("?"), trigger["url"].as_str().unwrap_or("?"));
+    }
+}

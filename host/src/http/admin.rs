@@ -1,0 +1,94 @@
+//! The admin API for workflows: deploy, list, inspect and undeploy on a
+//! running host. Guarded by the admin token (see `auth`).
+
+use std::time::Duration;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::AppState;
+use super::api_error::ApiError;
+use crate::registry::{DeployOptions, Deployment};
+
+/// Runs blocking work (compiling, storage) off the async threads.
+pub(super) async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::Internal)?
+}
+
+/// A workflow as the API shows it, with full webhook URLs for this host.
+fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let m = &d.manifest;
+    json!({
+        "id": m.id,
+        "triggers": m.routes.iter().map(|r| json!({
+            "type": "webhook",
+            "method": r.method,
+            "path": r.path,
+            "url": format!("http://{host}/webhook{}", r.path),
+        })).collect::<Vec<_>>(),
+        "sha256": m.sha256,
+        "size": m.size,
+        "deployedAt": m.deployed_at_ms,
+        "timeoutMs": m.timeout_ms,
+    })
+}
+
+#[derive(Deserialize)]
+pub(super) struct DeployQuery {
+    /// Seconds; overrides the host's execution deadline for this workflow.
+    timeout: Option<f64>,
+}
+
+/// `PUT /api/workflows/{id}` with the component as the body.
+pub(super) async fn deploy(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<DeployQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let timeout = match query.timeout {
+        None => None,
+        Some(s) if s > 0.0 && s <= 3600.0 => Some(Duration::from_secs_f64(s)),
+        Some(_) => return Err(ApiError::BadRequest("timeout must be between 0 and 3600 seconds".into())),
+    };
+    let existed = app.registry.get(&id).is_some();
+    let deployment =
+        blocking(move || Ok(app.registry.deploy(&app.runtime, &id, &body, DeployOptions { timeout })?)).await?;
+    tracing::info!(workflow = %deployment.manifest.id, sha256 = %deployment.manifest.sha256, "deployed via the admin API");
+    let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(describe(&deployment, &headers))))
+}
+
+/// `GET /api/workflows`
+pub(super) async fn list(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
+    let workflows: Vec<Value> = app.registry.list().iter().map(|d| describe(d, &headers)).collect();
+    Json(json!({ "workflows": workflows }))
+}
+
+/// `GET /api/workflows/{id}`
+pub(super) async fn get(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    let deployment =
+        app.registry.get(&id).ok_or_else(|| ApiError::NotFound(format!("no workflow {id:?} is deployed")))?;
+    Ok(Json(describe(&deployment, &headers)))
+}
+
+/// `DELETE /api/workflows/{id}`: its webhooks stop; its tables stay.
+pub(super) async fn undeploy(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let registry = app.registry.clone();
+    let undeployed = id.clone();
+    blocking(move || Ok(registry.undeploy(&undeployed)?)).await?;
+    tracing::info!(workflow = %id, "undeployed via the admin API");
+    Ok(Json(json!({ "id": id, "undeployed": true })))
+}

@@ -1,0 +1,385 @@
+//! Hostile guests next to a well-behaved one. Each test runs one kind of
+//! attack while workflow `owner` (the KV probe) keeps a steady stream of
+//! writes, reads and deletes going on its own table, checks every answer of
+//! that stream as it comes, and afterwards checks that the host still serves,
+//! stops cleanly, and that its store on disk holds exactly what `owner` wrote
+//! (and, where the attacker writes at all, only what the attacker may write).
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::harness::{Host, StoredTable, answer, stored_tables};
+
+const HOSTILE: (&str, &str) = ("hostile", "tests/guests/hostile");
+const OWNER: (&str, &str) = ("owner", "tests/guests/probe-owner");
+
+/// Every host here stops executions after 2 s and lets each use 256 MiB,
+/// enough for the hostile guest to build its 100 MiB answer.
+const FLAGS: [&str; 4] = ["--timeout", "2", "--memory-mib", "256"];
+
+/// The well-behaved workflow's table.
+const STREAM_TABLE: &str = "stream";
+
+/// A stream that runs this many rounds has run far longer than any attack
+/// here; it stops there so that no loop in a test is unbounded.
+const MAX_ROUNDS: usize = 100_000;
+
+/// What the well-behaved stream did while the attack ran.
+struct Stream {
+    /// Rounds completed in all; every answer in them was right.
+    rounds: usize,
+    /// Requests sent in all.
+    requests: usize,
+    /// Rounds that began after the attack started and ended before it ended.
+    rounds_during_attack: usize,
+    /// What table `stream` must hold now: key → value.
+    expected: BTreeMap<String, Value>,
+}
+
+fn start() -> (Host, TempDir) {
+    Host::start_with_flags(&[HOSTILE, OWNER], &FLAGS)
+}
+
+/// Runs one KV operation as `owner`.
+fn owner(host: &Host, op: Value) -> (u16, Value) {
+    host.post("/probe-owner", op)
+}
+
+/// Runs `attack` while `owner` keeps working on table `stream`: each round
+/// sets a new key and reads it back, every fourth round deletes the previous
+/// key and sees it gone, every tenth lists the keys. Every answer is checked
+/// at once (a wrong one fails the test). The stream has made one round before
+/// the attack starts and goes on until it has ended. `attack` is given the
+/// stream's count of rounds so far, to see how far it got.
+fn during_steady_stream<R>(host: &Host, attack: impl FnOnce(&AtomicUsize) -> R) -> (R, Stream) {
+    let stop = AtomicBool::new(false);
+    let rounds_done = AtomicUsize::new(0);
+    let (started_tx, started_rx) = mpsc::channel();
+    std::thread::scope(|scope| {
+        let stream = scope.spawn(|| {
+            let mut expected = BTreeMap::new();
+            let mut requests = 0;
+            let mut round = 0;
+            while round < MAX_ROUNDS && !(round > 0 && stop.load(Ordering::SeqCst)) {
+                requests += stream_round(host, round, &mut expected);
+                round += 1;
+                rounds_done.store(round, Ordering::SeqCst);
+                if round == 1 {
+                    started_tx.send(()).expect("the test waits for the first round");
+                }
+            }
+            (round, requests, expected)
+        });
+        if started_rx.recv().is_err() {
+            // The stream failed in its first round: show why.
+            std::panic::resume_unwind(stream.join().expect_err("the stream ended before its first round"));
+        }
+        let before = rounds_done.load(Ordering::SeqCst);
+        let result = attack(&rounds_done);
+        // The round under way when the attack ended may have begun before it: not counted.
+        let during = rounds_done.load(Ordering::SeqCst).saturating_sub(before + 1);
+        stop.store(true, Ordering::SeqCst);
+        let (rounds, requests, expected) = stream.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        assert!(rounds < MAX_ROUNDS, "the stream ran out of rounds before the attack ended");
+        (result, Stream { rounds, requests, rounds_during_attack: during, expected })
+    })
+}
+
+/// One round of the stream; returns how many requests it sent.
+fn stream_round(host: &Host, round: usize, expected: &mut BTreeMap<String, Value>) -> usize {
+    let key = format!("s-{round:05}");
+    let value = json!({"round": round, "text": format!("steady {round}"), "list": [round, "x"]});
+    let set = owner(host, json!({"op": "set", "table": STREAM_TABLE, "key": key, "value": value}));
+    assert_eq!(set, (200, json!({"ok": null})), "round {round}: set {key}");
+    expected.insert(key.clone(), value.clone());
+    let got = owner(host, json!({"op": "get", "table": STREAM_TABLE, "key": key}));
+    assert_eq!(got, (200, json!({"ok": value})), "round {round}: get {key}");
+    let mut requests = 2;
+    if round % 4 == 3 {
+        let previous = format!("s-{:05}", round - 1);
+        let deleted = owner(host, json!({"op": "delete", "table": STREAM_TABLE, "key": previous}));
+        assert_eq!(deleted, (200, json!({"ok": null})), "round {round}: delete {previous}");
+        expected.remove(&previous);
+        let (status, body) = owner(host, json!({"op": "get", "table": STREAM_TABLE, "key": previous}));
+        assert_eq!((status, &body["kind"]), (404, &json!("not-found")), "round {round}: get deleted {previous}");
+        requests += 2;
+    }
+    if round % 10 == 9 {
+        let keys: Vec<&String> = expected.keys().collect();
+        let listed = owner(host, json!({"op": "list-keys", "table": STREAM_TABLE}));
+        assert_eq!(listed, (200, json!({"ok": keys})), "round {round}: list-keys");
+        requests += 1;
+    }
+    requests
+}
+
+/// After an attack: the host still answers `owner` with exactly what it
+/// wrote, the attacker owns exactly `attacker_tables`, the host stops cleanly
+/// on SIGTERM, and the store on disk holds table `stream` with exactly the
+/// stream's data and no grants. Returns the other tables on disk.
+fn assert_intact(
+    host: Host,
+    data: &TempDir,
+    stream: &Stream,
+    attacker_tables: &[&str],
+) -> BTreeMap<String, StoredTable> {
+    println!(
+        "stream: {} rounds, {} requests, {} rounds while the attack ran",
+        stream.rounds, stream.requests, stream.rounds_during_attack
+    );
+    assert!(stream.rounds_during_attack >= 1, "the stream made no round while the attack ran");
+    let (status, body) = owner(&host, json!({"op": "list-items", "table": STREAM_TABLE}));
+    assert_eq!(status, 200, "{body}");
+    let items: BTreeMap<String, Value> = body["ok"]
+        .as_array()
+        .expect("a list of items")
+        .iter()
+        .map(|item| (item["key"].as_str().expect("a key").to_owned(), item["value"].clone()))
+        .collect();
+    assert_eq!(items, stream.expected, "table stream as the host serves it after the attack");
+    let (status, body) = owner(&host, json!({"op": "list-tables"}));
+    assert_eq!((status, body), (200, json!({"ok": [STREAM_TABLE]})));
+    let tables = answer(host.request("GET", "/webhook/hostile/tables"));
+    assert_eq!((tables.status, tables.json), (200, json!({"tables": attacker_tables})));
+
+    host.stop();
+    let mut stored = stored_tables(data.path());
+    let table = stored.remove(STREAM_TABLE).expect("table stream is on disk");
+    assert_eq!((table.owner.as_str(), table.grants.as_slice()), ("owner", &[][..]), "owner and grants of stream");
+    let on_disk: BTreeMap<String, Value> = table
+        .items
+        .iter()
+        .map(|(key, text)| (key.clone(), serde_json::from_str(text).expect("stored values are JSON")))
+        .collect();
+    assert_eq!(on_disk, stream.expected, "table stream on disk");
+    let others: Vec<(&String, &String)> = stored.iter().map(|(name, table)| (name, &table.owner)).collect();
+    let want: Vec<(String, String)> = attacker_tables.iter().map(|t| (t.to_string(), "hostile".to_owned())).collect();
+    assert_eq!(others, want.iter().map(|(t, o)| (t, o)).collect::<Vec<_>>(), "no other table on disk");
+    stored
+}
+
+/// Rounds the stream makes under a quick attack, which is repeated until then.
+const ROUNDS_UNDER_ATTACK: usize = 20;
+/// A quick attack is sent at most this many times.
+const MAX_ATTACKS: usize = 500;
+
+/// Repeats a quick `attack` until the stream has made [`ROUNDS_UNDER_ATTACK`]
+/// rounds since the first one began, or [`MAX_ATTACKS`] times; returns how
+/// many attacks were sent.
+fn repeat_attack(rounds: &AtomicUsize, mut attack: impl FnMut()) -> usize {
+    let until = rounds.load(Ordering::SeqCst) + 1 + ROUNDS_UNDER_ATTACK;
+    let mut sent = 0;
+    while sent < MAX_ATTACKS && rounds.load(Ordering::SeqCst) < until {
+        attack();
+        sent += 1;
+    }
+    sent
+}
+
+/// Sends `path` to the hostile guest again and again while the stream runs
+/// (see [`repeat_attack`]) and checks each answer is a 500 that says the
+/// workflow failed, with an execution id and no internals.
+fn expect_traps(host: &Host, rounds: &AtomicUsize, path: &str) -> usize {
+    repeat_attack(rounds, || {
+        let (status, body) = host.post(path, json!({}));
+        assert_eq!(status, 500, "{path}: {body}");
+        assert_eq!(
+            body["error"],
+            "workflow \"hostile\" failed (trapped); the host's log has the details under this execution id",
+            "{path}"
+        );
+        assert_eq!(body["executionId"].as_str().map(str::len), Some(36), "{path}: {body}");
+        assert!(!body.to_string().contains("wasm"), "no internals leak: {body}");
+    })
+}
+
+#[test]
+fn an_endless_loop_is_stopped_at_the_deadline_while_another_workflow_keeps_working() {
+    let (host, data) = start();
+    let ((status, body), stream) = during_steady_stream(&host, |_| host.post("/hostile/loop", json!({})));
+    assert_eq!(status, 504, "{body}");
+    assert_eq!(body["error"], "workflow \"hostile\" timed out: it ran past its 2s limit and was stopped");
+    assert_eq!(body["executionId"].as_str().map(str::len), Some(36), "{body}");
+    // The loop can't end before its 2 s deadline, and a round takes a few ms:
+    // a stream that made no round in that time was kept waiting by the loop.
+    assert!(stream.rounds_during_attack > 0, "the well-behaved workflow was served while the loop ran");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn deep_recursion_traps_alone_while_another_workflow_keeps_working() {
+    let (host, data) = start();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/recurse"));
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_panic_traps_alone_while_another_workflow_keeps_working() {
+    let (host, data) = start();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/panic"));
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn unreachable_traps_alone_while_another_workflow_keeps_working() {
+    let (host, data) = start();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/unreachable"));
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_memory_bomb_fails_at_the_cap_while_another_workflow_keeps_working() {
+    let (host, data) = start();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/memory"));
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_100_mib_response_is_refused_with_500_naming_the_limit() {
+    let (host, data) = start();
+    let ((status, body), stream) = during_steady_stream(&host, |_| host.post("/hostile/huge-response", json!({})));
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body["error"],
+        "workflow \"hostile\" returned an invalid response: its body is 104857600 bytes; the limit is 10485760 bytes"
+    );
+    assert_eq!(body["executionId"].as_str().map(str::len), Some(36), "{body}");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_kv_write_storm_completes_or_is_stopped_and_leaves_other_data_intact() {
+    const KEYS: usize = 10;
+    const WRITES: usize = 1000;
+    const VALUE_BYTES: usize = (1 << 20) - 16;
+    let (host, data) = start();
+    let ((status, body), stream) = during_steady_stream(&host, |_| host.post("/hostile/kv-storm", json!({})));
+    println!("the storm ended with {status}");
+    match status {
+        200 => assert_eq!(body, json!({"writes": WRITES})),
+        504 => assert_eq!(body["error"], "workflow \"hostile\" timed out: it ran past its 2s limit and was stopped"),
+        _ => panic!("the storm neither completed nor was stopped: {status} {body}"),
+    }
+    let stored = assert_intact(host, &data, &stream, &["storm"]);
+
+    // The storm's own table holds only its keys, each with a whole value
+    // from one of its writes to that key.
+    let storm = &stored["storm"];
+    assert!(storm.grants.is_empty(), "{:?}", storm.grants);
+    assert!(!storm.items.is_empty(), "the storm wrote before it was stopped");
+    for (key, text) in &storm.items {
+        let slot: usize = key.strip_prefix("storm-").and_then(|n| n.parse().ok()).expect("a storm key");
+        assert!(slot < KEYS, "{key}");
+        assert_eq!(text.len(), VALUE_BYTES, "{key} holds a whole value");
+        let write: usize = text[1..9].parse().expect("the write's number");
+        assert!(write < WRITES && write % KEYS == slot, "{key} holds write {write}");
+        let (head, tail) = (&text[..1], &text[9..]);
+        assert!(head == "\"" && tail.ends_with('"') && tail[..tail.len() - 1].bytes().all(|b| b == b'x'), "{key}");
+    }
+    if status == 200 {
+        assert_eq!(storm.items.len(), KEYS, "a completed storm wrote every key");
+    }
+}
+
+#[test]
+fn escape_attempts_reach_no_file_env_or_socket_while_another_workflow_keeps_working() {
+    const ATTEMPTS: [&str; 11] = [
+        "readFile",
+        "readRelative",
+        "readDir",
+        "writeFile",
+        "createDir",
+        "home",
+        "path",
+        "tcp",
+        "listen",
+        "udp",
+        "resolve",
+    ];
+    let (host, data) = start();
+    // The network attempts aim at the host's own port, which does listen.
+    let port = host.port();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| {
+        repeat_attack(rounds, || {
+            let (status, body) = host.post("/hostile/escape", json!({"port": port}));
+            assert_eq!(status, 200, "{body}");
+            for attempt in ATTEMPTS {
+                let outcome = body[attempt].as_str().unwrap_or_else(|| panic!("{attempt} missing: {body}"));
+                assert!(outcome.starts_with("error: "), "{attempt} got through: {body}");
+            }
+            assert_eq!((&body["env"], &body["args"]), (&json!([]), &json!([])), "{body}");
+        })
+    });
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_guest_cannot_read_change_or_regrant_a_table_it_was_not_given() {
+    let (host, data) = start();
+    let (attacks, stream) = during_steady_stream(&host, |rounds| {
+        repeat_attack(rounds, || {
+            // s-00000 is written in the stream's first round and never deleted.
+            let steal = json!({"table": STREAM_TABLE, "key": "s-00000", "owner": "owner"});
+            let (status, body) = host.post("/hostile/steal", steal);
+            assert_eq!(status, 200, "{body}");
+            let attempts = body["attempts"].as_object().expect("attempts");
+            assert_eq!(attempts.len(), 9, "{body}");
+            for (op, outcome) in attempts {
+                assert_eq!(outcome, "permission-denied", "{op}: {body}");
+            }
+            assert_eq!(body["tables"], json!([]), "{body}");
+        })
+    });
+    println!("{attacks} attacks");
+    assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn a_flood_of_endless_loops_gets_503_with_retry_after_then_service_resumes() {
+    const CALLERS: usize = 5;
+    let (host, data) =
+        Host::start_with_flags(&[HOSTILE, OWNER], &["--max-concurrency", "1", "--max-queue", "1", "--timeout", "2"]);
+    let answers: Vec<_> = std::thread::scope(|scope| {
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|_| scope.spawn(|| answer(host.request("POST", "/webhook/hostile/loop").body("{}"))))
+            .collect();
+        callers.into_iter().map(|caller| caller.join().expect("caller thread")).collect()
+    });
+    let mut by_status: BTreeMap<u16, usize> = BTreeMap::new();
+    for a in &answers {
+        *by_status.entry(a.status).or_default() += 1;
+        match a.status {
+            503 => {
+                assert_eq!(a.headers.get("retry-after").map(|v| v.as_bytes()), Some(&b"1"[..]), "{}", a.json);
+                let error = a.json["error"].as_str().expect("an error message");
+                assert!(error.contains("at capacity"), "{error}");
+                assert!(error.contains("1 executions running"), "{error}");
+            }
+            504 => {
+                assert_eq!(a.json["error"], "workflow \"hostile\" timed out: it ran past its 2s limit and was stopped")
+            }
+            other => panic!("a looping caller got {other}: {}", a.json),
+        }
+    }
+    // One slot and one place in the queue: at most two loops are admitted at
+    // a time, so of five callers sent at once some are turned away.
+    assert!(by_status.get(&503).is_some_and(|&n| n >= 1), "{by_status:?}");
+    assert!(by_status.get(&504).is_some_and(|&n| n >= 1), "{by_status:?}");
+
+    // Every loop has been answered, so the slot is free again.
+    let set = owner(&host, json!({"op": "set", "table": "after", "key": "k", "value": 1}));
+    assert_eq!(set, (200, json!({"ok": null})));
+    let got = owner(&host, json!({"op": "get", "table": "after", "key": "k"}));
+    assert_eq!(got, (200, json!({"ok": 1})));
+    host.stop();
+    assert_eq!(stored_tables(data.path()).keys().collect::<Vec<_>>(), ["after"]);
+}

@@ -1,0 +1,111 @@
+//! `floww new` and `floww dev`: a new crate builds, serves and passes its
+//! own test; saved edits swap in without a failed request; a build error
+//! keeps the last good version live.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::harness::{Host, repo_root, run_floww};
+
+/// Builds of generated crates share one target dir, kept between runs.
+fn shared_target() -> PathBuf {
+    repo_root().join("target/floww-new-tests")
+}
+
+fn new_crate(parent: &Path, name: &str) -> PathBuf {
+    let out = run_floww(&["new", name, "--dir", parent.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("floww dev"));
+    parent.join(name)
+}
+
+/// Waits (bounded) until `done` holds, polling.
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < limit, "gave up waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_new_crate_builds_and_passes_its_own_test() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let krate = new_crate(dir.path(), "my-flow");
+    for file in ["Cargo.toml", "src/lib.rs", "README.md"] {
+        assert!(krate.join(file).is_file(), "{file}");
+    }
+    let test = Command::new(env!("CARGO"))
+        .args(["test", "--quiet", "--manifest-path"])
+        .arg(krate.join("Cargo.toml"))
+        .env("CARGO_TARGET_DIR", shared_target())
+        .output()
+        .unwrap();
+    assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
+    assert!(String::from_utf8_lossy(&test.stdout).contains("1 passed"));
+
+    let again = run_floww(&["new", "my-flow", "--dir", dir.path().to_str().unwrap()]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    let bad = run_floww(&["new", "My_Flow", "--dir", dir.path().to_str().unwrap()]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid workflow id \"My_Flow\""));
+}
+
+#[test]
+fn dev_swaps_saved_edits_in_without_failing_a_request_and_survives_build_errors() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let krate = new_crate(dir.path(), "hot");
+    let data = dir.path().join("data");
+    let host = Arc::new(
+        Host::dev_with_env(&krate, &data, &[("CARGO_TARGET_DIR", shared_target().to_str().unwrap())]).unwrap(),
+    );
+    let visit = |host: &Host| host.post("/hot/visits", json!({"page": "home"}));
+    assert_eq!(visit(&host).0, 200);
+
+    // A steady stream of requests across the swap.
+    let (stop, sent, failed) =
+        (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let stream = std::thread::spawn({
+        let (host, stop, sent, failed) = (host.clone(), stop.clone(), sent.clone(), failed.clone());
+        move || {
+            while !stop.load(Ordering::SeqCst) {
+                let (status, body) = visit(&host);
+                sent.fetch_add(1, Ordering::SeqCst);
+                if status != 200 || body["page"] != "home" {
+                    failed.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        }
+    });
+
+    let lib = krate.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).unwrap();
+    let edited = source.replace(
+        r#"json!({ "page": page, "visits": visits })"#,
+        r#"json!({ "page": page, "visits": visits, "version": 2 })"#,
+    );
+    assert_ne!(edited, source, "the template has the line this test edits");
+    std::fs::write(&lib, &edited).unwrap();
+    wait_for("the new version", Duration::from_secs(300), || visit(&host).1["version"] == 2);
+    stop.store(true, Ordering::SeqCst);
+    stream.join().unwrap();
+    assert!(sent.load(Ordering::SeqCst) > 0);
+    assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed across the swap");
+    assert!(host.logs().contains("Reloaded hot"), "{}", host.logs());
+
+    // A build error: the compiler's message is shown, the last good version stays.
+    std::fs::write(&lib, format!("{edited}\nfn broken( {{")).unwrap();
+    wait_for("the build error", Duration::from_secs(300), || {
+        host.logs().contains("Still serving the last good version")
+    });
+    assert!(host.logs().contains("error"), "{}", host.logs());
+    let (status, body) = visit(&host);
+    assert_eq!((status, &body["version"]), (200, &json!(2)));
+    let visits = body["visits"].as_u64().unwrap();
+    assert!(visits > 2, "KV data stayed across the swap: {body}");
+}

@@ -1,0 +1,121 @@
+//! The operator KV API and `floww kv`: every route acts as the workflow in
+//! its path, under the same rules, with 401/403/404/400 where they apply.
+
+use serde_json::json;
+
+use crate::admin::api;
+use crate::harness::{Host, answer, run_floww};
+
+fn setup() -> (Host, tempfile::TempDir) {
+    let (host, data) = Host::start(&[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
+    let (status, _) = host.post("/probe-owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 1}}));
+    assert_eq!(status, 200);
+    (host, data)
+}
+
+#[test]
+fn every_route_reads_and_writes_as_the_named_workflow() {
+    let (host, data) = setup();
+    let d = data.path();
+    let call = |method: &str, path: &str| answer(api(&host, d, method, path));
+
+    let tables = call("GET", "/kv/owner");
+    assert_eq!(tables.json, json!({"tables": [{"name": "shared", "owner": "owner"}]}));
+    assert_eq!(call("GET", "/kv/owner/shared").json, json!({"keys": ["k"]}));
+    let items = call("GET", "/kv/owner/shared?values=true").json;
+    assert_eq!(items["items"][0]["value"], json!({"n": 1}));
+    let item = call("GET", "/kv/owner/shared/k");
+    assert_eq!((item.status, &item.json["value"]), (200, &json!({"n": 1})));
+
+    let put = answer(api(&host, d, "PUT", "/kv/owner/shared/k2").json(&json!({"value": [1, 2]})));
+    assert_eq!((put.status, &put.json["stored"]), (200, &json!(true)));
+    let (_, seen) = host.post("/probe-owner", json!({"op": "get", "table": "shared", "key": "k2"}));
+    assert_eq!(seen["ok"], json!([1, 2]), "the guest sees the operator's write");
+    let deleted = call("DELETE", "/kv/owner/shared/k2");
+    assert_eq!((deleted.status, &deleted.json["deleted"]), (200, &json!(true)));
+
+    // Permissions: the reader is refused, granted, then revoked.
+    let refused = call("GET", "/kv/reader/shared/k");
+    assert_eq!(refused.status, 403);
+    assert!(refused.json["error"].as_str().unwrap().contains("may not read table \"shared\""), "{}", refused.json);
+    let granted = answer(
+        api(&host, d, "PUT", "/kv/owner/permissions/shared").json(&json!({"workflowId": "reader", "canRead": true})),
+    );
+    assert_eq!(granted.status, 200, "{}", granted.json);
+    assert_eq!(call("GET", "/kv/reader/shared/k").status, 200);
+    let perms = call("GET", "/kv/reader/permissions/shared").json;
+    assert_eq!(
+        perms["permissions"][1],
+        json!({"workflowId": "reader", "canRead": true, "canWrite": false, "isOwner": false})
+    );
+    assert_eq!(call("PUT", "/kv/reader/shared/k").status, 400, "a PUT without a body is refused");
+    let write = answer(api(&host, d, "PUT", "/kv/reader/shared/k").json(&json!({"value": 2})));
+    assert_eq!(write.status, 403, "read-only: {}", write.json);
+    assert_eq!(call("DELETE", "/kv/owner/permissions/shared/reader").status, 200);
+    assert_eq!(call("GET", "/kv/reader/shared/k").status, 403);
+}
+
+#[test]
+fn errors_carry_their_status_and_reason() {
+    let (host, data) = setup();
+    let d = data.path();
+    let cases = [
+        (api(&host, d, "GET", "/kv/owner/nope/k"), 404, "table \"nope\" does not exist"),
+        (api(&host, d, "GET", "/kv/owner/shared/nope"), 404, "key \"nope\" not found in table \"shared\""),
+        (api(&host, d, "GET", "/kv/owner/bad%20table"), 400, "table name \"bad table\" contains ' '"),
+        (api(&host, d, "GET", "/kv/Owner/shared"), 400, "invalid workflow id \"Owner\""),
+        (api(&host, d, "PUT", "/kv/owner/shared/k").json(&json!({"nothing": 1})), 400, "expected {\"value\": …}"),
+        (
+            api(&host, d, "PUT", "/kv/reader/permissions/shared")
+                .json(&json!({"workflowId": "reader", "canRead": true})),
+            403,
+            "only the owner",
+        ),
+        (api(&host, d, "DELETE", "/kv/owner/permissions/shared/owner"), 409, "owns table"),
+        (api(&host, d, "DELETE", "/kv/owner/permissions/shared/reader"), 404, "has no grant"),
+        (host.request("GET", "/api/kv/owner/shared/k"), 401, "missing or wrong admin token"),
+    ];
+    for (request, status, needle) in cases {
+        let a = answer(request);
+        assert_eq!(a.status, status, "{}", a.json);
+        assert!(a.json["error"].as_str().unwrap().contains(needle), "expected {needle:?} in {}", a.json);
+    }
+    let big = format!("\"{}\"", "x".repeat(1024 * 1024));
+    let too_large = answer(
+        api(&host, d, "PUT", "/kv/owner/shared/big")
+            .header("content-type", "application/json")
+            .body(format!("{{\"value\": {big}}}")),
+    );
+    assert_eq!(too_large.status, 413, "{}", too_large.json);
+}
+
+#[test]
+fn floww_kv_drives_the_api_from_the_terminal() {
+    let (host, data) = setup();
+    let client = ["--host", &host.url, "--data-dir", data.path().to_str().unwrap()];
+    let kv = |args: &[&str]| {
+        let out = run_floww(&[&["kv", "--as", "owner"][..], args, &client].concat());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        (out.status.success(), text, String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    let (ok, out, err) = kv(&["set", "shared", "greeting", r#"{"text": "hi"}"#]);
+    assert!(ok, "{err}");
+    assert!(out.contains("\"stored\": true"), "{out}");
+    let (_, out, _) = kv(&["get", "shared", "greeting"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["value"], json!({"text": "hi"}));
+    let (_, out, _) = kv(&["keys", "shared"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), json!({"keys": ["greeting", "k"]}));
+    let (ok, _, err) = kv(&["grant", "shared", "reader", "--read"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = kv(&["perms", "shared"]);
+    assert!(out.contains("\"workflowId\": \"reader\""), "{out}");
+    assert!(kv(&["revoke", "shared", "reader"]).0);
+    assert!(kv(&["rm", "shared", "greeting"]).0);
+    let (ok, _, err) = kv(&["get", "shared", "greeting"]);
+    assert!(!ok);
+    assert!(err.contains("404 Not Found: key \"greeting\" not found"), "{err}");
+    let (ok, _, err) = kv(&["set", "shared", "x", "not json"]);
+    assert!(!ok && err.contains("the value must be JSON text"), "{err}");
+    let (_, out, _) = kv(&["tables"]);
+    assert!(out.contains("\"owner\": \"owner\""), "{out}");
+}
