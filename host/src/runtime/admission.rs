@@ -44,11 +44,16 @@ impl Admission {
         if let Ok(slot) = self.running.clone().try_acquire_owned() {
             return Ok(slot);
         }
-        let before = self.waiting.fetch_add(1, Ordering::SeqCst);
-        let queued = InQueue(&self.waiting);
-        if before >= self.max_waiting {
-            return Err(Busy { running: self.max_running, waiting: before });
+        // Take a place only if one is free: a refused caller must not count
+        // as waiting, even for a moment, or callers refused at once would
+        // crowd out one that finds a free place.
+        let taken = self.waiting.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |waiting| {
+            (waiting < self.max_waiting).then_some(waiting + 1)
+        });
+        if let Err(waiting) = taken {
+            return Err(Busy { running: self.max_running, waiting });
         }
+        let queued = InQueue(&self.waiting);
         let slot = self.running.clone().acquire_owned().await.expect("the semaphore is never closed");
         drop(queued);
         Ok(slot)
@@ -86,5 +91,68 @@ mod tests {
         drop(first);
         queued.await.unwrap().unwrap();
         assert_eq!((admission.running(), admission.waiting()), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_waiter_leaves_the_queue() {
+        let admission = Arc::new(Admission::new(1, 1));
+        let first = admission.enter().await.unwrap();
+        let queued = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.enter().await.map(drop) }
+        });
+        while admission.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        queued.abort();
+        assert!(queued.await.unwrap_err().is_cancelled());
+        assert_eq!(admission.waiting(), 0, "the cancelled caller gave its place back");
+        let next = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.enter().await.map(drop) }
+        });
+        while admission.waiting() == 0 {
+            tokio::task::yield_now().await;
+        }
+        drop(first);
+        next.await.unwrap().unwrap();
+        assert_eq!((admission.running(), admission.waiting()), (0, 0));
+    }
+
+    /// Callers refused at the same moment from many threads: each sees a
+    /// full queue of exactly `max_waiting`, never more, and leaves it as it was.
+    #[test]
+    fn concurrent_refusals_never_count_more_waiters_than_the_queue_holds() {
+        const THREADS: usize = 4;
+        const TRIES: usize = 20_000;
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+        rt.block_on(async {
+            let admission = Arc::new(Admission::new(1, 1));
+            let _running = admission.enter().await.unwrap();
+            let queued = tokio::spawn({
+                let admission = admission.clone();
+                async move { admission.enter().await.map(drop) }
+            });
+            while admission.waiting() == 0 {
+                tokio::task::yield_now().await;
+            }
+            let refusals: Vec<_> = (0..THREADS)
+                .map(|_| {
+                    let admission = admission.clone();
+                    std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                        (0..TRIES)
+                            .map(|_| rt.block_on(admission.enter()).map(drop).unwrap_err().waiting)
+                            .max()
+                            .unwrap()
+                    })
+                })
+                .collect();
+            for refusals in refusals {
+                assert_eq!(refusals.join().unwrap(), 1, "the most waiters a refused caller saw");
+            }
+            assert_eq!(admission.waiting(), 1);
+            queued.abort();
+        });
     }
 }
