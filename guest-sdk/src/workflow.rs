@@ -113,8 +113,9 @@ pub fn handle_webhook(routes: &[Route], request: wit::Request) -> wit::Response 
 /// Runs the handler for the request's method and path. A handler's error becomes
 /// its JSON error response; a request no route matches is a 404.
 fn dispatch(routes: &[Route], request: Request) -> Response {
-    let Some(route) =
-        routes.iter().find(|route| route.method.eq_ignore_ascii_case(&request.method) && route.path == request.path)
+    let Some(route) = routes
+        .iter()
+        .find(|route| route.method.eq_ignore_ascii_case(&request.method) && path_matches(route.path, &request.path))
     else {
         return Error::not_found(format!("this workflow has no handler for {} {}", request.method, request.path))
             .into();
@@ -131,12 +132,29 @@ fn dispatch(routes: &[Route], request: Request) -> Response {
     }
 }
 
+/// Whether a request path is the declared one, where a `{workflow}` segment
+/// stands for the id the host deployed the workflow under.
+fn path_matches(declared: &str, path: &str) -> bool {
+    let (mut declared, mut path) = (declared.split('/'), path.split('/'));
+    loop {
+        match (declared.next(), path.next()) {
+            (None, None) => return true,
+            (Some(d), Some(p)) if d == p || (d == "{workflow}" && !p.is_empty()) => {}
+            _ => return false,
+        }
+    }
+}
+
 /// Registers a workflow's webhook handlers and exports it as a component.
 ///
 /// Each entry is `[METHOD] "/path" => handler`: the method is one of `GET`,
 /// `POST`, `PUT`, `PATCH` or `DELETE` (`POST` when left out), the path starts with
 /// `/` and is served at `/webhook/<path>`, and the handler is a [`Handler`]. Use
 /// the macro once per crate, in a `cdylib` built for `wasm32-wasip2`.
+///
+/// A path segment `{workflow}` is replaced by the id the workflow is deployed
+/// under, so one component can serve several ids: `"/{workflow}/visits"`
+/// deployed as `shop-a` answers `/webhook/shop-a/visits`.
 ///
 /// A handler's `Err(error)` becomes the response `error.status()` with the body
 /// `{"error": "<message>"}`. Two entries with the same method and path, or a path
@@ -245,6 +263,16 @@ mod tests {
 
     fn json(res: &Response) -> serde_json::Value {
         serde_json::from_slice(&res.body).unwrap()
+    }
+
+    #[test]
+    fn a_workflow_segment_matches_any_one_segment() {
+        assert!(path_matches("/{workflow}/visits", "/shop-a/visits"));
+        assert!(path_matches("/a/{workflow}", "/a/b"));
+        assert!(!path_matches("/{workflow}/visits", "/visits"));
+        assert!(!path_matches("/{workflow}/visits", "//visits"));
+        assert!(!path_matches("/{workflow}/visits", "/a/b/visits"));
+        assert!(path_matches("/plain", "/plain") && !path_matches("/plain", "/plain/"));
     }
 
     #[test]

@@ -187,7 +187,7 @@ impl Registry {
         let sha256 = format!("{:x}", Sha256::digest(bytes));
         let workflow = runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
         let triggers = runtime.triggers(&workflow, id, options.timeout).map_err(DeployError::Triggers)?;
-        let routes = routes_of(triggers)?;
+        let routes = routes_of(id, triggers)?;
 
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         self.check_routes_free(id, &routes)?;
@@ -339,28 +339,35 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
-/// Checks declared triggers and turns them into routes.
-fn routes_of(triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
+/// A path segment the host fills with the workflow id, so one component can be
+/// deployed under several ids: `/{workflow}/visits` → `/tenant-a/visits`.
+pub const WORKFLOW_SEGMENT: &str = "{workflow}";
+
+/// Checks declared triggers and turns them into routes for workflow `id`.
+fn routes_of(id: &str, triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
     let mut routes: Vec<Route> = Vec::new();
     for Trigger::Webhook(hook) in triggers {
-        let path_ok = hook.path.starts_with('/')
-            && hook.path.len() <= 1024
-            && hook.path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
+        let declared = &hook.path;
+        let templated_well = declared.split('/').all(|s| s == WORKFLOW_SEGMENT || !s.contains(['{', '}']));
+        let path = declared.replace(WORKFLOW_SEGMENT, id);
+        let path_ok = templated_well
+            && path.starts_with('/')
+            && path.len() <= 1024
+            && path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
         if !path_ok {
             return Err(DeployError::InvalidTrigger(format!(
-                "webhook path {:?} must start with / and use only A-Z a-z 0-9 / - _ . ~",
-                hook.path
+                "webhook path {declared:?} must start with / and use only A-Z a-z 0-9 / - _ . ~ \
+                 (and {WORKFLOW_SEGMENT} as a whole segment)"
             )));
         }
         if !METHODS.contains(&hook.method.as_str()) {
             return Err(DeployError::InvalidTrigger(format!(
-                "webhook {} has method {:?}; use one of {}",
-                hook.path,
+                "webhook {declared} has method {:?}; use one of {}",
                 hook.method,
                 METHODS.join(", ")
             )));
         }
-        let route = Route { method: hook.method, path: hook.path };
+        let route = Route { method: hook.method, path };
         if routes.contains(&route) {
             return Err(DeployError::InvalidTrigger(format!(
                 "webhook {} {} is declared twice",
@@ -383,9 +390,15 @@ mod tests {
 
     #[test]
     fn triggers_become_routes() {
-        let routes = routes_of(vec![hook("POST", "/users"), hook("GET", "/users")]).unwrap();
+        let routes = routes_of("w", vec![hook("POST", "/users"), hook("GET", "/users")]).unwrap();
         assert_eq!(routes.len(), 2);
         assert_eq!(routes[1], Route { method: "GET".into(), path: "/users".into() });
+    }
+
+    #[test]
+    fn the_workflow_segment_becomes_the_id() {
+        let routes = routes_of("tenant-a", vec![hook("POST", "/{workflow}/visits")]).unwrap();
+        assert_eq!(routes[0].path, "/tenant-a/visits");
     }
 
     #[test]
@@ -393,12 +406,14 @@ mod tests {
         for (trigger, needle) in [
             (hook("POST", "users"), "must start with /"),
             (hook("POST", "/a b"), "must start with /"),
+            (hook("POST", "/x{workflow}"), "as a whole segment"),
+            (hook("POST", "/{id}/a"), "as a whole segment"),
             (hook("FETCH", "/a"), "has method \"FETCH\""),
         ] {
-            let err = routes_of(vec![trigger]).unwrap_err().to_string();
+            let err = routes_of("w", vec![trigger]).unwrap_err().to_string();
             assert!(err.contains(needle), "{err}");
         }
-        let twice = routes_of(vec![hook("POST", "/a"), hook("POST", "/a")]).unwrap_err();
+        let twice = routes_of("w", vec![hook("POST", "/a"), hook("POST", "/a")]).unwrap_err();
         assert!(twice.to_string().contains("declared twice"));
     }
 }
