@@ -2,13 +2,14 @@
 
 use core::fmt;
 
-use crate::{KvError, Response};
+use crate::{BatchError, KvError, Response};
 
 /// A handler's failure: an HTTP status and a message for the caller.
 ///
 /// When a handler returns `Err(error)`, the caller gets `error.status()` with the
 /// JSON body `{"error": "<message>"}`. `?` converts a [`KvError`] (keeping its
-/// status and message) and the errors of [`Request::json`](crate::Request::json).
+/// status and message), a [`BatchError`] (keeping its write's status) and the
+/// errors of [`Request::json`](crate::Request::json).
 ///
 /// ```no_run
 /// use floww::{Context, Error, Request, Response, Result};
@@ -97,6 +98,14 @@ impl From<KvError> for Error {
     }
 }
 
+/// A failed batch keeps its write's status; the message names the write
+/// (`write #1 failed: …`).
+impl From<BatchError> for Error {
+    fn from(err: BatchError) -> Self {
+        Error::new(err.status_code(), err.to_string())
+    }
+}
+
 /// The response for a failed handler: `status` and `{"error": message}`.
 impl From<Error> for Response {
     fn from(err: Error) -> Self {
@@ -124,6 +133,12 @@ mod tests {
             let err = Error::from(kv);
             assert_eq!((err.status(), err.message()), (status, message.as_str()));
         }
+    }
+
+    #[test]
+    fn batch_errors_keep_their_status_and_name_the_write() {
+        let err = Error::from(BatchError { index: 1, error: KvError::NotFound("no key `k` in table `t`".into()) });
+        assert_eq!((err.status(), err.message()), (404, "write #1 failed: no key `k` in table `t`"));
     }
 
     #[test]

@@ -41,7 +41,7 @@ mod workflow;
 
 pub use error::Error;
 pub use http::{Request, Response};
-pub use kv::{Access, Item, Kv, KvError, Permission};
+pub use kv::{Access, BatchError, Expected, Item, Kv, KvError, ListOptions, Page, Permission, Write, Written};
 pub use workflow::{Context, Handler};
 
 /// A `Result` whose error is, unless told otherwise, the handler [`Error`].

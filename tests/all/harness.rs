@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floww_host::kv::{Access, Backend, SledBackend};
+use floww_host::kv::{Access, Backend, Range, SledBackend};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -213,16 +213,23 @@ pub struct StoredTable {
 /// Everything in the KV store of a data dir, read straight from disk once the
 /// host that used it has stopped: table name → its contents.
 pub fn stored_tables(data_dir: &Path) -> BTreeMap<String, StoredTable> {
-    let store = SledBackend::open(&data_dir.join("kv")).expect("open the stopped host's KV store");
+    let store = SledBackend::open(&data_dir.join("kv"), false).expect("open the stopped host's KV store");
+    let everything = Range { prefix: "", after: None, limit: usize::MAX };
     let tables = store.tables().expect("list tables");
     tables
         .into_iter()
         .map(|(name, owner)| {
             let grants = store.grants(&name).expect("grants");
-            let items = store.items(&name).expect("items").into_iter().map(|item| (item.key, item.value)).collect();
+            // Read as of now: items that expired are gone for every caller.
+            let items = store.items(&name, everything, now_ms()).expect("items");
+            let items = items.entries.into_iter().map(|item| (item.key, item.value)).collect();
             (name, StoredTable { owner, grants, items })
         })
         .collect()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 impl Drop for Host {

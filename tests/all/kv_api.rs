@@ -21,7 +21,7 @@ fn every_route_reads_and_writes_as_the_named_workflow() {
 
     let tables = call("GET", "/kv/owner");
     assert_eq!(tables.json, json!({"tables": [{"name": "shared", "owner": "owner"}]}));
-    assert_eq!(call("GET", "/kv/owner/shared").json, json!({"keys": ["k"]}));
+    assert_eq!(call("GET", "/kv/owner/shared").json, json!({"keys": ["k"], "cursor": null}));
     let items = call("GET", "/kv/owner/shared?values=true").json;
     assert_eq!(items["items"][0]["value"], json!({"n": 1}));
     let item = call("GET", "/kv/owner/shared/k");
@@ -64,7 +64,11 @@ fn errors_carry_their_status_and_reason() {
         (api(&host, d, "GET", "/kv/owner/shared/nope"), 404, "key \"nope\" not found in table \"shared\""),
         (api(&host, d, "GET", "/kv/owner/bad%20table"), 400, "table name \"bad table\" contains ' '"),
         (api(&host, d, "GET", "/kv/Owner/shared"), 400, "invalid workflow id \"Owner\""),
-        (api(&host, d, "PUT", "/kv/owner/shared/k").json(&json!({"nothing": 1})), 400, "expected {\"value\": …}"),
+        (
+            api(&host, d, "PUT", "/kv/owner/shared/k").json(&json!({"nothing": 1})),
+            400,
+            "expected {\"value\": …, \"ttlMs\"?",
+        ),
         (
             api(&host, d, "PUT", "/kv/reader/permissions/shared")
                 .json(&json!({"workflowId": "reader", "canRead": true})),
@@ -104,7 +108,14 @@ fn floww_kv_drives_the_api_from_the_terminal() {
     let (_, out, _) = kv(&["get", "shared", "greeting"]);
     assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["value"], json!({"text": "hi"}));
     let (_, out, _) = kv(&["keys", "shared"]);
-    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), json!({"keys": ["greeting", "k"]}));
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&out).unwrap(),
+        json!({"keys": ["greeting", "k"], "cursor": null})
+    );
+    let (ok, out, err) = kv(&["incr", "shared", "hits", "5"]);
+    assert!(ok && out.contains("\"value\": 5"), "{out}{err}");
+    let (_, out, _) = kv(&["keys", "shared", "--prefix", "g", "--limit", "1"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap(), json!({"keys": ["greeting"], "cursor": null}));
     let (ok, _, err) = kv(&["grant", "shared", "reader", "--read"]);
     assert!(ok, "{err}");
     let (_, out, _) = kv(&["perms", "shared"]);

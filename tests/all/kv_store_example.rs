@@ -60,7 +60,7 @@ fn users_rejects_bad_requests_with_reasons() {
     let (status, body) = host.post("/users", json!({"action": "fly"}));
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unknown action `fly`");
-    assert_eq!(body["validActions"].as_array().unwrap().len(), 6);
+    assert_eq!(body["validActions"].as_array().unwrap().len(), 7);
     let (status, body) = host.post("/users", json!({}));
     assert_eq!((status, body["error"].as_str()), (400, Some("missing field `action`")));
     let (status, body) = host.post("/users", json!({"action": "create-user", "userId": "u"}));

@@ -4,8 +4,10 @@
 mod admin;
 mod adversarial;
 mod dev;
+mod durability;
 mod harness;
 mod kv_api;
+mod kv_ops;
 mod kv_store_example;
 mod lifecycle;
 mod permissions;

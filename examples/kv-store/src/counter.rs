@@ -1,4 +1,10 @@
 //! `POST /counter`: count page views in table `counters`, key `page-views`.
+//!
+//! The count changes with one [`Kv::increment`](floww::Kv::increment) call: the
+//! host adds to the stored integer atomically, so requests that arrive together
+//! each add their own amount. Reading the value, adding to it and writing it
+//! back (`get` then `set`) would not: two executions can read the same value,
+//! and the second write erases the first one's addition.
 
 use floww::{Context, Error, Request, Response, Result};
 use serde::Deserialize;
@@ -21,12 +27,12 @@ pub fn increment(ctx: &Context, req: Request) -> Result<Response> {
         Some(value) => value.as_i64().ok_or_else(|| Error::bad_request("`increment` must be an integer"))?,
     };
 
-    // Read (a counter that was never set is 0), change, write back. Two
-    // executions running at the same moment may both read the same value: the
-    // store has no atomic increment.
-    let previous: i64 = ctx.kv.get_optional(COUNTERS, PAGE_VIEWS)?.unwrap_or(0);
-    let value = previous.checked_add(by).ok_or_else(|| Error::bad_request("the counter would overflow"))?;
-    ctx.kv.set(COUNTERS, PAGE_VIEWS, &value)?;
+    // One atomic step: a counter that was never set counts from 0. A sum beyond
+    // i64 (or a stored value that isn't an integer) is a 409 Conflict.
+    let value = ctx.kv.increment(COUNTERS, PAGE_VIEWS, by)?;
+    // `value` is exactly what this call made, so the value before it is
+    // `value - by`, even if other requests counted just before or after.
+    let previous = value - by;
 
     Ok(Response::json(200, &json!({ "counter": PAGE_VIEWS, "previous": previous, "value": value })))
 }

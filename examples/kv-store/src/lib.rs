@@ -2,12 +2,12 @@
 //!
 //! Four webhooks, each showing one way to use the key-value store:
 //!
-//! | webhook                  | table      | pattern                                   |
-//! |--------------------------|------------|-------------------------------------------|
-//! | `POST /users`            | `users`    | create, read, update, delete, list        |
-//! | `POST /sessions/create`  | `sessions` | a record with an expiry time              |
-//! | `POST /counter`          | `counters` | read, change, write back                  |
-//! | `POST /cache`            | `cache`    | keep a computed value for five minutes    |
+//! | webhook                  | table      | pattern                                            |
+//! |--------------------------|------------|----------------------------------------------------|
+//! | `POST /users`            | `users`    | create, read, update, delete, list, page           |
+//! | `POST /sessions/create`  | `sessions` | a record that expires after a day (TTL)            |
+//! | `POST /counter`          | `counters` | an atomic increment                                |
+//! | `POST /cache`            | `cache`    | keep a computed value for five minutes (TTL)       |
 //!
 //! # Tables, keys and values
 //!
@@ -20,7 +20,7 @@
 //!             table    key         value (anything serde can serialize)
 //! ```
 //!
-//! The first `set` on a table creates it, and the workflow that made it owns it:
+//! The first write to a table creates it, and the workflow that made it owns it:
 //! no other workflow can read or write it unless the owner grants that (see the
 //! `shared-table-*` examples).
 //!
@@ -36,6 +36,20 @@
 //! invalid input, 413 value too large, 409 conflict, 500 internal) and message as
 //! JSON. Or it can `match` the error to handle a case itself, as `delete-user`
 //! and `/cache` do with `KvError::NotFound`.
+//!
+//! # Concurrent requests
+//!
+//! Each KV call is atomic; a sequence of calls is not. Requests run side by
+//! side, so reading a value and writing back a changed copy can lose an update
+//! made in between. The handlers avoid that: `/counter` uses `increment` (one
+//! atomic step), `create-user` and `update-user` use `set_if`, which writes
+//! only if the item is still absent, or still the version that was read.
+//!
+//! # Expiry and paging
+//!
+//! `/sessions/create` and `/cache` write with a time-to-live (`set_with_ttl`):
+//! the store drops the item when it runs out. `page-users` lists users a page at
+//! a time with `list_items_page` and a cursor.
 
 mod cache;
 mod counter;

@@ -1,4 +1,10 @@
 //! `POST /sessions/create`: store a session that expires after 24 hours.
+//!
+//! The session is written with a 24-hour time-to-live, so the store drops it by
+//! itself: a day later `get` finds nothing and listings skip it. The value also
+//! carries `expiresAt`, for whoever reads it to show.
+
+use std::time::Duration;
 
 use floww::{Context, Request, Response, Result};
 use serde::{Deserialize, Serialize};
@@ -27,8 +33,8 @@ struct Session {
     user_id: String,
     ip_address: String,
     created_at: u64,
-    /// The store does not expire values by itself: whoever reads a session
-    /// compares this with the clock.
+    /// When the store drops the session (the TTL ends then, give or take the
+    /// moment between our clock reading and the write).
     expires_at: u64,
 }
 
@@ -42,6 +48,6 @@ pub fn create(ctx: &Context, req: Request) -> Result<Response> {
         created_at,
         expires_at: created_at + SESSION_LIFETIME_MS,
     };
-    ctx.kv.set(SESSIONS, &session.session_id, &session)?;
+    ctx.kv.set_with_ttl(SESSIONS, &session.session_id, &session, Duration::from_millis(SESSION_LIFETIME_MS))?;
     Ok(Response::json(201, &json!({ "created": true, "session": session })))
 }

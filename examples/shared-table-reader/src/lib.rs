@@ -25,7 +25,8 @@ struct Announcement {
     text: String,
 }
 
-/// Lists every announcement with its timestamps (needs read access).
+/// Lists every announcement with its metadata: timestamps, version, expiry
+/// (needs read access).
 fn list(ctx: &Context, _req: Request) -> Result<Response> {
     let items: Vec<Item<Announcement>> = ctx.kv.list_items(ANNOUNCEMENTS)?;
     Ok(Response::json(200, &json!({ "count": items.len(), "announcements": items })))

@@ -65,6 +65,10 @@ impl AdminClient {
         self.http.put(url)
     }
 
+    pub fn patch(&self, url: Url) -> RequestBuilder {
+        self.http.patch(url)
+    }
+
     pub fn delete(&self, url: Url) -> anyhow::Result<Value> {
         self.send(self.http.delete(url))
     }

@@ -23,11 +23,20 @@ pub struct KvCommand {
 enum KvAction {
     /// List the tables the workflow owns or was granted, with their owners.
     Tables,
-    /// List a table's keys (or, with --values, its items).
+    /// List a table's keys (or, with --values, its items), a page at a time.
     Keys {
         table: String,
         #[arg(long)]
         values: bool,
+        /// Only keys starting with this.
+        #[arg(long)]
+        prefix: Option<String>,
+        /// At most this many (default 1000, at most 10000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Continue after the `cursor` a previous page printed.
+        #[arg(long)]
+        cursor: Option<String>,
     },
     /// Print one item.
     Get { table: String, key: String },
@@ -37,6 +46,16 @@ enum KvAction {
         key: String,
         /// The value as JSON text, e.g. '{"name": "Ann"}' or '"text"'.
         json: String,
+        /// Expire the item after this many milliseconds.
+        #[arg(long)]
+        ttl_ms: Option<u64>,
+    },
+    /// Add to an integer atomically (a missing key counts as 0).
+    Incr {
+        table: String,
+        key: String,
+        #[arg(allow_negative_numbers = true, default_value_t = 1)]
+        delta: i64,
     },
     /// Delete one item.
     Rm { table: String, key: String },
@@ -61,17 +80,25 @@ impl KvCommand {
         let me = self.as_workflow.as_str();
         let answer = match &self.action {
             KvAction::Tables => client.get(client.url(&["kv", me]))?,
-            KvAction::Keys { table, values } => {
+            KvAction::Keys { table, values, prefix, limit, cursor } => {
                 let mut url = client.url(&["kv", me, table]);
-                if *values {
-                    url.query_pairs_mut().append_pair("values", "true");
+                {
+                    let mut query = url.query_pairs_mut();
+                    query.append_pair("values", &values.to_string());
+                    prefix.as_ref().map(|p| query.append_pair("prefix", p));
+                    limit.map(|l| query.append_pair("limit", &l.to_string()));
+                    cursor.as_ref().map(|c| query.append_pair("cursor", c));
                 }
                 client.get(url)?
             }
             KvAction::Get { table, key } => client.get(client.url(&["kv", me, table, key]))?,
-            KvAction::Set { table, key, json } => {
+            KvAction::Set { table, key, json, ttl_ms } => {
                 let value: Value = serde_json::from_str(json).context("the value must be JSON text")?;
-                client.send(client.put(client.url(&["kv", me, table, key])).json(&json!({ "value": value })))?
+                let body = json!({ "value": value, "ttlMs": ttl_ms });
+                client.send(client.put(client.url(&["kv", me, table, key])).json(&body))?
+            }
+            KvAction::Incr { table, key, delta } => {
+                client.send(client.patch(client.url(&["kv", me, table, key])).json(&json!({ "increment": delta })))?
             }
             KvAction::Rm { table, key } => client.delete(client.url(&["kv", me, table, key]))?,
             KvAction::Perms { table } => client.get(client.url(&["kv", me, "permissions", table]))?,

@@ -56,6 +56,11 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_concurrency: u32,
 
+    /// Acknowledge KV writes before they reach the disk (faster; a crash may
+    /// lose the last half second of writes).
+    #[arg(long, env = "FLOWW_NO_FSYNC")]
+    no_fsync: bool,
+
     /// The admin API's bearer token [default: generated into DATA_DIR/admin-token].
     #[arg(long, env = "FLOWW_TOKEN", hide_env_values = true)]
     token: Option<String>,
@@ -130,10 +135,11 @@ impl ServeOptions {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
         let registry = Arc::new(Registry::open(&self.data_dir).context("could not open the workflow registry")?);
-        let backend = SledBackend::open(&self.data_dir.join("kv")).with_context(|| {
+        let backend = SledBackend::open(&self.data_dir.join("kv"), !self.no_fsync).with_context(|| {
             format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
         })?;
         let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
+        spawn_expiry_sweeper(&kv);
         let token = match &self.token {
             Some(token) if !token.trim().is_empty() => token.clone(),
             Some(_) => bail!("--token is empty"),
@@ -195,6 +201,24 @@ impl ServeOptions {
             anyhow::Ok(())
         })
     }
+}
+
+/// How often expired KV items are removed from disk (they are invisible from
+/// the moment they expire).
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+fn spawn_expiry_sweeper(kv: &Arc<Kv>) {
+    let kv = Arc::downgrade(kv);
+    let sweep = move || {
+        while let Some(kv) = kv.upgrade() {
+            if let Err(e) = kv.remove_expired() {
+                tracing::warn!("removing expired KV items failed: {e}");
+            }
+            drop(kv);
+            std::thread::sleep(SWEEP_EVERY);
+        }
+    };
+    std::thread::Builder::new().name("floww-kv-expiry".into()).spawn(sweep).expect("spawn the expiry thread");
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,

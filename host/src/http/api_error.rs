@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::kv::KvError;
+use crate::kv::{BatchError, KvError};
 use crate::registry::{DeployError, UndeployError};
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +18,8 @@ pub enum ApiError {
     NotFound(String),
     #[error(transparent)]
     Kv(#[from] KvError),
+    #[error(transparent)]
+    Batch(#[from] BatchError),
     #[error(transparent)]
     Deploy(#[from] DeployError),
     #[error(transparent)]
@@ -32,7 +34,7 @@ impl ApiError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Kv(e) => match e {
+            Self::Kv(e) | Self::Batch(BatchError { error: e, .. }) => match e {
                 KvError::NotFound(_) => StatusCode::NOT_FOUND,
                 KvError::PermissionDenied(_) => StatusCode::FORBIDDEN,
                 KvError::InvalidInput(_) => StatusCode::BAD_REQUEST,
@@ -67,7 +69,11 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let mut response = (status, Json(json!({ "error": message }))).into_response();
+        let mut body = json!({ "error": message });
+        if let Self::Batch(BatchError { index, .. }) = &self {
+            body["index"] = json!(index);
+        }
+        let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }

@@ -62,9 +62,12 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/workflows", get(admin::list))
         .route("/workflows/{id}", put(admin::deploy).get(admin::get).delete(admin::undeploy))
-        .route("/kv/{workflow}", get(kv_api::tables))
+        .route("/kv/{workflow}", get(kv_api::tables).post(kv_api::batch))
         .route("/kv/{workflow}/{table}", get(kv_api::keys))
-        .route("/kv/{workflow}/{table}/{key}", get(kv_api::get).put(kv_api::set).delete(kv_api::delete))
+        .route(
+            "/kv/{workflow}/{table}/{key}",
+            get(kv_api::get).put(kv_api::set).patch(kv_api::increment).delete(kv_api::delete),
+        )
         .route("/kv/{workflow}/permissions/{table}", get(kv_api::permissions).put(kv_api::grant))
         .route("/kv/{workflow}/permissions/{table}/{grantee}", delete(kv_api::revoke))
         .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))

@@ -1,5 +1,6 @@
-//! The storage trait: what a KV backend must keep. Backends store and list;
-//! they know nothing of WIT, names or permissions (those live in `kv`).
+//! The storage trait: what a KV backend must keep. Backends store, list and
+//! apply groups of writes atomically; they know nothing of WIT, names or
+//! permissions (those live in `kv`).
 
 /// Rights that a grant gives on a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -8,13 +9,107 @@ pub struct Access {
     pub write: bool,
 }
 
-/// A stored value: JSON text with its timestamps (ms since the Unix epoch).
+/// A stored value with its metadata; times in ms since the Unix epoch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Item {
     pub key: String,
+    /// JSON text.
     pub value: String,
     pub created_at: u64,
     pub updated_at: u64,
+    /// Unique across the store and never reused: changes on every write.
+    pub version: u64,
+    pub expires_at: Option<u64>,
+}
+
+impl Item {
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        self.expires_at.is_none_or(|at| at > now_ms)
+    }
+}
+
+/// One write of an atomic group.
+#[derive(Debug, Clone, Copy)]
+pub enum Write<'a> {
+    /// Stores `value`; with a time-to-live (ms) it expires, without it never does.
+    Set {
+        table: &'a str,
+        key: &'a str,
+        value: &'a str,
+        ttl_ms: Option<u64>,
+    },
+    /// Set only if the item's version is `expected` (`None`: only if absent).
+    SetIf {
+        table: &'a str,
+        key: &'a str,
+        value: &'a str,
+        expected: Option<u64>,
+        ttl_ms: Option<u64>,
+    },
+    Delete {
+        table: &'a str,
+        key: &'a str,
+    },
+    /// Adds `delta` to a JSON integer (absent: 0); keeps the item's expiry.
+    Increment {
+        table: &'a str,
+        key: &'a str,
+        delta: i64,
+    },
+}
+
+impl Write<'_> {
+    pub fn table(&self) -> &str {
+        match self {
+            Write::Set { table, .. }
+            | Write::SetIf { table, .. }
+            | Write::Delete { table, .. }
+            | Write::Increment { table, .. } => table,
+        }
+    }
+
+    pub fn key(&self) -> &str {
+        match self {
+            Write::Set { key, .. }
+            | Write::SetIf { key, .. }
+            | Write::Delete { key, .. }
+            | Write::Increment { key, .. } => key,
+        }
+    }
+}
+
+/// What one write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// The item's new version.
+    Set(u64),
+    SetIf(u64),
+    Deleted,
+    /// The integer now stored.
+    Incremented(i64),
+}
+
+/// Why a write of a group could not be applied; the group changed nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteFailure {
+    /// A delete found no live item.
+    Missing,
+    /// A set-if found another version (`None`: no live item).
+    VersionMismatch { expected: Option<u64>, actual: Option<u64> },
+    /// An increment found a value that is not a JSON integer.
+    NotInteger,
+    /// An increment would leave the range of a 64-bit integer.
+    Overflow,
+    /// A table to be created exists now, owned by someone else.
+    TableTaken,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("write {index} failed: {failure:?}")]
+    Failed { index: usize, failure: WriteFailure },
 }
 
 /// A backend failed (I/O, corrupt data). Never shown to guests.
@@ -24,16 +119,30 @@ pub struct StorageError(pub Box<dyn std::error::Error + Send + Sync>);
 
 pub type StorageResult<T> = Result<T, StorageError>;
 
+/// Which part of a table to list: keys starting with `prefix`, after the
+/// key `after`, at most `limit`.
+#[derive(Debug, Clone, Copy)]
+pub struct Range<'a> {
+    pub prefix: &'a str,
+    pub after: Option<&'a str>,
+    pub limit: usize,
+}
+
+/// A page of a listing; `more` is true when entries follow the last one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed<T> {
+    pub entries: Vec<T>,
+    pub more: bool,
+}
+
 /// Storage for tables, their owners and grants, and items.
 ///
-/// Every method that returns `Ok` after a change has made it durable.
-/// Listings are sorted by name.
+/// Every method that returns `Ok` after a change has made it durable (unless
+/// the backend was opened without durability). Reads and listings skip items
+/// whose expiry is at or before `now_ms`; listings are sorted by name.
 pub trait Backend: Send + Sync + 'static {
     /// The owner of `table`, if the table exists.
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>>;
-    /// Creates `table` owned by `owner` unless it exists; returns the owner
-    /// it has afterwards (the existing one if another caller won the race).
-    fn create_table(&self, table: &str, owner: &str) -> StorageResult<String>;
     /// All tables with their owners.
     fn tables(&self) -> StorageResult<Vec<(String, String)>>;
 
@@ -48,11 +157,18 @@ pub trait Backend: Send + Sync + 'static {
     /// Removes a grant; `false` if there was none.
     fn remove_grant(&self, table: &str, workflow: &str) -> StorageResult<bool>;
 
-    fn get(&self, table: &str, key: &str) -> StorageResult<Option<Item>>;
-    /// Stores `value`, keeping the item's created-at if it exists.
-    fn put(&self, table: &str, key: &str, value: &str, now_ms: u64) -> StorageResult<()>;
-    /// Removes an item; `false` if there was none.
-    fn remove(&self, table: &str, key: &str) -> StorageResult<bool>;
-    fn keys(&self, table: &str) -> StorageResult<Vec<String>>;
-    fn items(&self, table: &str) -> StorageResult<Vec<Item>>;
+    fn get(&self, table: &str, key: &str, now_ms: u64) -> StorageResult<Option<Item>>;
+    /// Applies `writes` in order, all or none, creating `new_tables` (owned
+    /// by `owner`) in the same step.
+    fn write(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Written>, WriteError>;
+    fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>>;
+    fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>>;
+    /// Deletes items expired at `now_ms` from storage; returns how many.
+    fn remove_expired(&self, now_ms: u64) -> StorageResult<usize>;
 }

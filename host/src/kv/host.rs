@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Access, Item, Kv, KvError, Permission};
+use super::{Access, Item, Kv, KvError, ListOptions, Permission, Write, Written};
 use crate::bindings::kv as wit;
 
 /// What one execution needs to serve KV calls: the store and who is calling.
@@ -40,7 +40,14 @@ fn to_wit(e: KvError) -> wit::KvError {
 }
 
 fn wit_item(item: Item) -> wit::Item {
-    wit::Item { key: item.key, value: item.value, created_at: item.created_at, updated_at: item.updated_at }
+    wit::Item {
+        key: item.key,
+        value: item.value,
+        created_at: item.created_at,
+        updated_at: item.updated_at,
+        version: item.version,
+        expires_at: item.expires_at,
+    }
 }
 
 fn wit_permission(p: Permission) -> wit::Permission {
@@ -52,17 +59,88 @@ fn wit_permission(p: Permission) -> wit::Permission {
     }
 }
 
+fn list_options(o: wit::ListOptions) -> ListOptions {
+    ListOptions { prefix: o.prefix, limit: o.limit, cursor: o.cursor }
+}
+
+/// A guest's write, borrowed as the store takes it.
+fn write_of(w: &wit::Write) -> Write<'_> {
+    match w {
+        wit::Write::Set(o) => Write::Set { table: &o.table, key: &o.key, value: &o.value, ttl_ms: o.ttl_ms },
+        wit::Write::SetIf(o) => Write::SetIf {
+            table: &o.table,
+            key: &o.key,
+            value: &o.value,
+            expected: o.expected_version,
+            ttl_ms: o.ttl_ms,
+        },
+        wit::Write::Delete(o) => Write::Delete { table: &o.table, key: &o.key },
+        wit::Write::Increment(o) => Write::Increment { table: &o.table, key: &o.key, delta: o.delta },
+    }
+}
+
+fn wit_written(w: Written) -> wit::Written {
+    match w {
+        Written::Set(version) => wit::Written::Set(version),
+        Written::SetIf(version) => wit::Written::SetIf(version),
+        Written::Deleted => wit::Written::Deleted,
+        Written::Incremented(n) => wit::Written::Incremented(n),
+    }
+}
+
+impl KvCtx {
+    fn one(&self, write: Write<'_>) -> Result<Written, wit::KvError> {
+        self.kv.write_one(&self.caller, write).map_err(to_wit)
+    }
+}
+
 impl wit::Host for KvCtx {
     fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
         self.kv.get(&self.caller, &table, &key).map(|item| item.value).map_err(to_wit)
     }
 
-    fn set(&mut self, table: String, key: String, value: String) -> Result<(), wit::KvError> {
-        self.kv.set(&self.caller, &table, &key, &value).map_err(to_wit)
+    fn get_item(&mut self, table: String, key: String) -> Result<wit::Item, wit::KvError> {
+        self.kv.get(&self.caller, &table, &key).map(wit_item).map_err(to_wit)
+    }
+
+    fn set(&mut self, table: String, key: String, value: String, ttl_ms: Option<u64>) -> Result<u64, wit::KvError> {
+        match self.one(Write::Set { table: &table, key: &key, value: &value, ttl_ms })? {
+            Written::Set(version) => Ok(version),
+            other => unreachable!("a set answered {other:?}"),
+        }
+    }
+
+    fn set_if(
+        &mut self,
+        table: String,
+        key: String,
+        value: String,
+        expected: Option<u64>,
+        ttl_ms: Option<u64>,
+    ) -> Result<u64, wit::KvError> {
+        match self.one(Write::SetIf { table: &table, key: &key, value: &value, expected, ttl_ms })? {
+            Written::SetIf(version) => Ok(version),
+            other => unreachable!("a set-if answered {other:?}"),
+        }
+    }
+
+    fn increment(&mut self, table: String, key: String, delta: i64) -> Result<i64, wit::KvError> {
+        match self.one(Write::Increment { table: &table, key: &key, delta })? {
+            Written::Incremented(n) => Ok(n),
+            other => unreachable!("an increment answered {other:?}"),
+        }
     }
 
     fn delete(&mut self, table: String, key: String) -> Result<(), wit::KvError> {
-        self.kv.delete(&self.caller, &table, &key).map_err(to_wit)
+        self.one(Write::Delete { table: &table, key: &key }).map(drop)
+    }
+
+    fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
+        let writes: Vec<Write<'_>> = writes.iter().map(write_of).collect();
+        match self.kv.write(&self.caller, &writes) {
+            Ok(written) => Ok(written.into_iter().map(wit_written).collect()),
+            Err(e) => Err(wit::BatchError { index: e.index as u32, error: to_wit(e.error) }),
+        }
     }
 
     fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
@@ -70,13 +148,14 @@ impl wit::Host for KvCtx {
         Ok(tables.into_iter().map(|t| t.name).collect())
     }
 
-    fn list_keys(&mut self, table: String) -> Result<Vec<String>, wit::KvError> {
-        self.kv.list_keys(&self.caller, &table).map_err(to_wit)
+    fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
+        let page = self.kv.list_keys(&self.caller, &table, &list_options(options)).map_err(to_wit)?;
+        Ok(wit::KeyPage { keys: page.entries, cursor: page.cursor })
     }
 
-    fn list_items(&mut self, table: String) -> Result<Vec<wit::Item>, wit::KvError> {
-        let items = self.kv.list_items(&self.caller, &table).map_err(to_wit)?;
-        Ok(items.into_iter().map(wit_item).collect())
+    fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
+        let page = self.kv.list_items(&self.caller, &table, &list_options(options)).map_err(to_wit)?;
+        Ok(wit::ItemPage { items: page.entries.into_iter().map(wit_item).collect(), cursor: page.cursor })
     }
 
     fn list_permissions(&mut self, table: String) -> Result<Vec<wit::Permission>, wit::KvError> {

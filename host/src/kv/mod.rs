@@ -16,7 +16,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use self::backend::{Access, Backend, Item, StorageError};
+pub use self::backend::{Access, Backend, Item, Listed, Range, StorageError, Write, Written};
+use self::backend::{WriteError, WriteFailure};
 pub use self::host::KvCtx;
 pub use self::sled::SledBackend;
 
@@ -64,6 +65,42 @@ pub struct Permission {
     pub is_owner: bool,
 }
 
+/// Which part of a table a listing returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListOptions {
+    /// Only keys starting with this.
+    pub prefix: Option<String>,
+    /// At most this many: [`DEFAULT_LIMIT`] when `None`, at most [`MAX_LIMIT`].
+    pub limit: Option<u32>,
+    /// The `cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Entries when a listing names no limit.
+pub const DEFAULT_LIMIT: u32 = 1000;
+/// The most entries one page may hold.
+pub const MAX_LIMIT: u32 = 10_000;
+
+/// A page of a listing; `cursor` is set when more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub entries: Vec<T>,
+    pub cursor: Option<String>,
+}
+
+/// A failed batch: nothing changed; `index` is the write that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("write #{index} of the batch failed, so none was applied: {error}")]
+pub struct BatchError {
+    pub index: usize,
+    pub error: KvError,
+}
+
+/// The most writes in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// The longest time-to-live: ten years, in milliseconds.
+pub const MAX_TTL_MS: u64 = 10 * 365 * 24 * 60 * 60 * 1000;
+
 /// The store with its rules. Cheap to share: hold it in an `Arc`.
 pub struct Kv {
     backend: Arc<dyn Backend>,
@@ -82,39 +119,69 @@ impl Kv {
         Self { backend, workflows }
     }
 
+    /// The live item under `key`.
     pub fn get(&self, caller: &str, table: &str, key: &str) -> KvResult<Item> {
         check_table_name(table)?;
         check_key(key)?;
         self.authorize(caller, table, Need::Read)?;
-        self.backend.get(table, key)?.ok_or_else(|| missing_key(table, key))
+        self.backend.get(table, key, now_ms())?.ok_or_else(|| missing_key(table, key))
     }
 
-    pub fn set(&self, caller: &str, table: &str, key: &str, value: &str) -> KvResult<()> {
-        check_table_name(table)?;
-        check_key(key)?;
-        check_value(value)?;
-        match self.backend.table_owner(table)? {
-            // The first successful set creates the table, owned by its caller.
-            None => {
-                let owner = self.backend.create_table(table, caller)?;
-                if owner != caller {
-                    // Another workflow created it first; its rules apply.
-                    self.authorize(caller, table, Need::Write)?;
-                }
-            }
-            Some(_) => {
-                self.authorize(caller, table, Need::Write)?;
-            }
+    /// Stores `value` without expiry; returns its version.
+    pub fn set(&self, caller: &str, table: &str, key: &str, value: &str) -> KvResult<u64> {
+        match self.write_one(caller, Write::Set { table, key, value, ttl_ms: None })? {
+            Written::Set(version) => Ok(version),
+            other => unreachable!("a set answered {other:?}"),
         }
-        self.backend.put(table, key, value, now_ms())?;
-        Ok(())
     }
 
     pub fn delete(&self, caller: &str, table: &str, key: &str) -> KvResult<()> {
-        check_table_name(table)?;
-        check_key(key)?;
-        self.authorize(caller, table, Need::Write)?;
-        if self.backend.remove(table, key)? { Ok(()) } else { Err(missing_key(table, key)) }
+        self.write_one(caller, Write::Delete { table, key }).map(drop)
+    }
+
+    /// Applies one write; see [`Kv::write`].
+    pub fn write_one(&self, caller: &str, write: Write<'_>) -> KvResult<Written> {
+        self.write(caller, &[write]).map(|mut written| written.remove(0)).map_err(|e| e.error)
+    }
+
+    /// Applies `writes` in order, all or none. Each is checked as a single
+    /// write would be; a write to a table that doesn't exist creates it,
+    /// owned by `caller` (a delete there is not-found).
+    pub fn write(&self, caller: &str, writes: &[Write<'_>]) -> Result<Vec<Written>, BatchError> {
+        if writes.len() > MAX_BATCH {
+            let error =
+                KvError::InvalidInput(format!("a batch holds at most {MAX_BATCH} writes, not {}", writes.len()));
+            return Err(BatchError { index: MAX_BATCH, error });
+        }
+        // A table created by another workflow between the checks and the
+        // write is caught by the backend; checking again then applies its rules.
+        for _attempt in 0..2 {
+            let mut new_tables: Vec<&str> = Vec::new();
+            for (index, write) in writes.iter().enumerate() {
+                let at = |error| BatchError { index, error };
+                check_write(write).map_err(at)?;
+                let table = write.table();
+                if new_tables.contains(&table) {
+                    continue;
+                }
+                match self.backend.table_owner(table).map_err(|e| at(e.into()))? {
+                    Some(_) => {
+                        self.authorize(caller, table, Need::Write).map_err(at)?;
+                    }
+                    None if matches!(write, Write::Delete { .. }) => return Err(at(missing_table(table))),
+                    None => new_tables.push(table),
+                }
+            }
+            match self.backend.write(caller, &new_tables, writes, now_ms()) {
+                Ok(written) => return Ok(written),
+                Err(WriteError::Failed { failure: WriteFailure::TableTaken, .. }) => continue,
+                Err(WriteError::Failed { index, failure }) => {
+                    return Err(BatchError { index, error: failure_error(&writes[index], failure) });
+                }
+                Err(WriteError::Storage(e)) => return Err(BatchError { index: 0, error: e.into() }),
+            }
+        }
+        Err(BatchError { index: 0, error: KvError::Conflict("tables changed owner during the write; retry".into()) })
     }
 
     /// The tables `caller` owns or holds a grant on, sorted by name.
@@ -129,16 +196,41 @@ impl Kv {
             .collect())
     }
 
-    pub fn list_keys(&self, caller: &str, table: &str) -> KvResult<Vec<String>> {
-        check_table_name(table)?;
-        self.authorize(caller, table, Need::Read)?;
-        Ok(self.backend.keys(table)?)
+    pub fn list_keys(&self, caller: &str, table: &str, options: &ListOptions) -> KvResult<Page<String>> {
+        let range = self.check_listing(caller, table, options)?;
+        let listed = self.backend.keys(table, range, now_ms())?;
+        Ok(Page { cursor: listed.more.then(|| listed.entries.last().cloned()).flatten(), entries: listed.entries })
     }
 
-    pub fn list_items(&self, caller: &str, table: &str) -> KvResult<Vec<Item>> {
+    pub fn list_items(&self, caller: &str, table: &str, options: &ListOptions) -> KvResult<Page<Item>> {
+        let range = self.check_listing(caller, table, options)?;
+        let listed = self.backend.items(table, range, now_ms())?;
+        let cursor = listed.more.then(|| listed.entries.last().map(|item| item.key.clone())).flatten();
+        Ok(Page { entries: listed.entries, cursor })
+    }
+
+    /// Removes expired items from storage; they were invisible already.
+    pub fn remove_expired(&self) -> KvResult<usize> {
+        Ok(self.backend.remove_expired(now_ms())?)
+    }
+
+    fn check_listing<'a>(&self, caller: &str, table: &str, options: &'a ListOptions) -> KvResult<Range<'a>> {
         check_table_name(table)?;
+        let prefix = options.prefix.as_deref().unwrap_or_default();
+        if !prefix.is_empty() {
+            check_key(prefix).map_err(|_| {
+                KvError::InvalidInput(format!("prefix {prefix:?} can't start a key: keys use A-Z a-z 0-9 _ - . : @"))
+            })?;
+        }
+        let limit = options.limit.unwrap_or(DEFAULT_LIMIT);
+        if !(1..=MAX_LIMIT).contains(&limit) {
+            return Err(KvError::InvalidInput(format!("limit {limit} is not between 1 and {MAX_LIMIT}")));
+        }
+        if let Some(cursor) = &options.cursor {
+            check_key(cursor).map_err(|_| KvError::InvalidInput("cursor is not one a listing returned".into()))?;
+        }
         self.authorize(caller, table, Need::Read)?;
-        Ok(self.backend.items(table)?)
+        Ok(Range { prefix, after: options.cursor.as_deref(), limit: limit as usize })
     }
 
     /// The owner first, then every grant by workflow id.
@@ -220,12 +312,64 @@ impl Kv {
     }
 
     fn owner(&self, table: &str) -> KvResult<String> {
-        self.backend.table_owner(table)?.ok_or_else(|| KvError::NotFound(format!("table {table:?} does not exist")))
+        self.backend.table_owner(table)?.ok_or_else(|| missing_table(table))
     }
 }
 
 fn missing_key(table: &str, key: &str) -> KvError {
     KvError::NotFound(format!("key {key:?} not found in table {table:?}"))
+}
+
+fn missing_table(table: &str) -> KvError {
+    KvError::NotFound(format!("table {table:?} does not exist"))
+}
+
+/// What a write that the backend refused means to the caller.
+fn failure_error(write: &Write<'_>, failure: WriteFailure) -> KvError {
+    let (table, key) = (write.table(), write.key());
+    match failure {
+        WriteFailure::Missing => missing_key(table, key),
+        WriteFailure::VersionMismatch { expected: None, actual: Some(v) } => {
+            KvError::Conflict(format!("key {key:?} in table {table:?} exists (version {v}); expected it absent"))
+        }
+        WriteFailure::VersionMismatch { expected: Some(e), actual: None } => {
+            KvError::Conflict(format!("key {key:?} in table {table:?} does not exist; expected version {e}"))
+        }
+        WriteFailure::VersionMismatch { expected, actual } => KvError::Conflict(format!(
+            "key {key:?} in table {table:?} is at version {}, not {}",
+            actual.unwrap_or_default(),
+            expected.unwrap_or_default()
+        )),
+        WriteFailure::NotInteger => KvError::Conflict(format!(
+            "the value of key {key:?} in table {table:?} is not an integer, so it can't be incremented"
+        )),
+        WriteFailure::Overflow => {
+            KvError::Conflict(format!("incrementing key {key:?} in table {table:?} would overflow a 64-bit integer"))
+        }
+        WriteFailure::TableTaken => KvError::Conflict(format!("table {table:?} was created by another workflow")),
+    }
+}
+
+/// Names, values and time-to-live of one write.
+fn check_write(write: &Write<'_>) -> KvResult<()> {
+    check_table_name(write.table())?;
+    check_key(write.key())?;
+    match *write {
+        Write::Set { value, ttl_ms, .. } | Write::SetIf { value, ttl_ms, .. } => {
+            check_value(value)?;
+            check_ttl(ttl_ms)
+        }
+        Write::Delete { .. } | Write::Increment { .. } => Ok(()),
+    }
+}
+
+fn check_ttl(ttl_ms: Option<u64>) -> KvResult<()> {
+    match ttl_ms {
+        Some(ttl) if ttl == 0 || ttl > MAX_TTL_MS => Err(KvError::InvalidInput(format!(
+            "time-to-live {ttl} ms is not between 1 ms and {MAX_TTL_MS} ms (ten years)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn now_ms() -> u64 {
@@ -387,5 +531,94 @@ mod tests {
         kv.set("bob", "t", "k", "1").unwrap();
         assert!(matches!(kv.get("bob", "t", "other"), Err(KvError::NotFound(_))));
         assert!(matches!(kv.delete("bob", "t", "other"), Err(KvError::NotFound(_))));
+    }
+
+    fn options(prefix: &str, limit: u32, cursor: Option<String>) -> ListOptions {
+        ListOptions { prefix: Some(prefix.into()), limit: Some(limit), cursor }
+    }
+
+    #[test]
+    fn listings_page_with_prefix_limit_and_cursor() {
+        let kv = kv();
+        for key in ["a1", "a2", "a3", "b1"] {
+            kv.set("alice", "t", key, "1").unwrap();
+        }
+        let first = kv.list_keys("alice", "t", &options("a", 2, None)).unwrap();
+        assert_eq!(first.entries, ["a1", "a2"]);
+        let second = kv.list_keys("alice", "t", &options("a", 2, first.cursor)).unwrap();
+        assert_eq!((second.entries, second.cursor), (vec!["a3".to_owned()], None));
+        for bad in [options("a", 0, None), options("a", MAX_LIMIT + 1, None), options("a/", 1, None)] {
+            assert!(matches!(kv.list_items("alice", "t", &bad), Err(KvError::InvalidInput(_))), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn increments_are_atomic_and_need_integers() {
+        let kv = kv();
+        let inc = |delta| kv.write_one("alice", Write::Increment { table: "c", key: "n", delta });
+        assert_eq!(inc(5).unwrap(), Written::Incremented(5), "a missing key starts at 0");
+        assert_eq!(inc(-2).unwrap(), Written::Incremented(3));
+        kv.set("alice", "c", "s", "\"x\"").unwrap();
+        let err = kv.write_one("alice", Write::Increment { table: "c", key: "s", delta: 1 }).unwrap_err();
+        assert!(matches!(err, KvError::Conflict(m) if m.contains("is not an integer")));
+        kv.set("alice", "c", "max", &i64::MAX.to_string()).unwrap();
+        let err = kv.write_one("alice", Write::Increment { table: "c", key: "max", delta: 1 }).unwrap_err();
+        assert!(matches!(err, KvError::Conflict(m) if m.contains("overflow")));
+        assert!(matches!(
+            kv.write_one("bob", Write::Increment { table: "c", key: "n", delta: 1 }),
+            Err(KvError::PermissionDenied(_))
+        ));
+    }
+
+    #[test]
+    fn set_if_compares_versions() {
+        let kv = kv();
+        let set_if =
+            |expected| kv.write_one("alice", Write::SetIf { table: "t", key: "k", value: "1", expected, ttl_ms: None });
+        let Written::SetIf(v1) = set_if(None).unwrap() else { panic!() };
+        assert!(matches!(set_if(None), Err(KvError::Conflict(m)) if m.contains("expected it absent")));
+        let Written::SetIf(v2) = set_if(Some(v1)).unwrap() else { panic!() };
+        assert!(v2 > v1);
+        assert!(
+            matches!(set_if(Some(v1)), Err(KvError::Conflict(m)) if m.contains(&format!("at version {v2}, not {v1}")))
+        );
+        assert_eq!(kv.get("alice", "t", "k").unwrap().version, v2);
+    }
+
+    #[test]
+    fn a_batch_applies_all_or_nothing_and_names_the_failing_write() {
+        let kv = kv();
+        kv.set("bob", "theirs", "k", "1").unwrap();
+        let writes = [
+            Write::Set { table: "mine", key: "a", value: "1", ttl_ms: None },
+            Write::Increment { table: "mine", key: "n", delta: 1 },
+            Write::Set { table: "theirs", key: "k", value: "2", ttl_ms: None },
+        ];
+        let err = kv.write("alice", &writes).unwrap_err();
+        assert_eq!(err.index, 2);
+        assert!(matches!(err.error, KvError::PermissionDenied(_)));
+        assert!(kv.list_tables("alice").unwrap().is_empty(), "nothing was created");
+
+        let missing = [writes[0], Write::Delete { table: "mine", key: "nope" }];
+        let err = kv.write("alice", &missing).unwrap_err();
+        assert_eq!(err.index, 1);
+        assert!(matches!(err.error, KvError::NotFound(_)));
+        assert!(matches!(kv.get("alice", "mine", "a"), Err(KvError::NotFound(_))), "the set was rolled back");
+
+        let written = kv.write("alice", &writes[..2]).unwrap();
+        assert!(matches!(written[..], [Written::Set(_), Written::Incremented(1)]));
+    }
+
+    #[test]
+    fn ttl_must_be_positive_and_items_show_their_expiry() {
+        let kv = kv();
+        let set = |ttl_ms| kv.write_one("alice", Write::Set { table: "t", key: "k", value: "1", ttl_ms });
+        assert!(matches!(set(Some(0)), Err(KvError::InvalidInput(_))));
+        assert!(matches!(set(Some(MAX_TTL_MS + 1)), Err(KvError::InvalidInput(_))));
+        set(Some(60_000)).unwrap();
+        let item = kv.get("alice", "t", "k").unwrap();
+        assert_eq!(item.expires_at, Some(item.updated_at + 60_000));
+        kv.set("alice", "t", "k", "2").unwrap();
+        assert_eq!(kv.get("alice", "t", "k").unwrap().expires_at, None, "a set without ttl clears it");
     }
 }

@@ -114,7 +114,8 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
-            prop::collection::btree_map(any::<String>(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(any::<String>(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -134,7 +135,7 @@ fn valid_names_and_any_json_round_trip_through_sled() {
             prop_assert_eq!(&item.key, &key);
             prop_assert_eq!(&item.value, &text, "the JSON text comes back byte for byte");
             prop_assert!(item.created_at <= item.updated_at);
-            prop_assert!(kv.list_keys("alice", &table).unwrap().contains(&key));
+            prop_assert!(kv.list_keys("alice", &table, &ListOptions::default()).unwrap().entries.contains(&key));
             let listed: Vec<String> = kv.list_tables("alice").unwrap().into_iter().map(|t| t.name).collect();
             prop_assert_eq!(listed, tables.borrow().iter().cloned().collect::<Vec<_>>(), "every table so far, sorted");
             Ok(())
@@ -261,7 +262,7 @@ impl Model {
 fn run(kv: &Kv, op: &Op) -> Outcome {
     match *op {
         Op::Set { caller, table, key, value } => {
-            outcome(kv.set(CALLERS[caller], TABLES[table], KEYS[key], &value.to_string()), |()| None)
+            outcome(kv.set(CALLERS[caller], TABLES[table], KEYS[key], &value.to_string()), |_| None)
         }
         Op::Get { caller, table, key } => outcome(kv.get(CALLERS[caller], TABLES[table], KEYS[key]), |i| Some(i.value)),
         Op::Delete { caller, table, key } => outcome(kv.delete(CALLERS[caller], TABLES[table], KEYS[key]), |()| None),
@@ -288,7 +289,7 @@ fn any_sequence_of_calls_gives_the_answers_the_rules_predict() {
             }
             for (table, name) in TABLES.iter().enumerate() {
                 let Some(&owner) = model.owners.get(&table) else { continue };
-                let keys = kv.list_keys(CALLERS[owner], name).unwrap();
+                let keys = kv.list_keys(CALLERS[owner], name, &ListOptions::default()).unwrap().entries;
                 let want: Vec<&str> =
                     model.items.keys().filter(|(t, _)| *t == table).map(|&(_, key)| KEYS[key]).collect();
                 prop_assert_eq!(keys, want, "keys of {}", name);

@@ -2,14 +2,22 @@
 //!
 //! Trees: `tables` (table → owner), `grants` (table NUL workflow → rights),
 //! `grantees` (workflow NUL table, an index for listing a workflow's tables) and
-//! `items` (table NUL key → created-at, updated-at, JSON). Names never hold NUL,
-//! so a prefix scan on `table NUL` lists exactly one table, in name order.
+//! `items` (table NUL key → header + JSON). Names never hold NUL, so a prefix
+//! scan on `table NUL` lists exactly one table, in name order.
+//!
+//! Writes go through sled transactions (all or nothing) and are made durable
+//! by group commit: concurrent writers share one flush instead of each paying
+//! for its own fsync.
 
+use std::ops::Bound;
 use std::path::Path;
+use std::sync::{Condvar, Mutex};
 
-use sled::transaction::{TransactionError, Transactional};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
-use super::backend::{Access, Backend, Item, StorageError, StorageResult};
+use super::backend::{
+    Access, Backend, Item, Listed, Range, StorageError, StorageResult, Write, WriteError, WriteFailure, Written,
+};
 
 const SEP: u8 = 0;
 
@@ -19,34 +27,86 @@ pub struct SledBackend {
     grants: sled::Tree,
     grantees: sled::Tree,
     items: sled::Tree,
+    /// `None`: writes are acknowledged before they reach the disk.
+    commits: Option<GroupCommit>,
 }
 
 impl SledBackend {
-    /// Opens (or creates) the database in `dir`.
-    pub fn open(dir: &Path) -> StorageResult<Self> {
-        Self::with_db(sled::Config::new().path(dir).open()?)
+    /// Opens (or creates) the database in `dir`. With `durable`, every
+    /// acknowledged write is on disk; without, sled flushes every 500 ms.
+    pub fn open(dir: &Path, durable: bool) -> StorageResult<Self> {
+        Self::with_db(sled::Config::new().path(dir).open()?, durable)
     }
 
     /// A database that lives only as long as the value: for tests.
     #[cfg(test)]
     pub fn temporary() -> StorageResult<Self> {
-        Self::with_db(sled::Config::new().temporary(true).open()?)
+        Self::with_db(sled::Config::new().temporary(true).open()?, false)
     }
 
-    fn with_db(db: sled::Db) -> StorageResult<Self> {
+    fn with_db(db: sled::Db, durable: bool) -> StorageResult<Self> {
         Ok(Self {
             tables: db.open_tree("tables")?,
             grants: db.open_tree("grants")?,
             grantees: db.open_tree("grantees")?,
             items: db.open_tree("items")?,
+            commits: durable.then(GroupCommit::default),
             db,
         })
     }
 
     /// Makes every change so far durable before the caller acknowledges it.
     fn sync(&self) -> StorageResult<()> {
-        self.db.flush()?;
-        Ok(())
+        match &self.commits {
+            Some(commits) => commits.sync(|| self.db.flush().map(drop)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Group commit: a writer asks for a flush that starts after its write; one
+/// flush serves every writer waiting when it starts.
+#[derive(Default)]
+struct GroupCommit {
+    state: Mutex<CommitState>,
+    flushed: Condvar,
+}
+
+#[derive(Default)]
+struct CommitState {
+    /// Tickets handed out, one per writer.
+    issued: u64,
+    /// Every ticket up to this one is durable.
+    durable: u64,
+    flushing: bool,
+}
+
+impl GroupCommit {
+    fn sync(&self, flush: impl Fn() -> sled::Result<()>) -> StorageResult<()> {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.issued += 1;
+        let ticket = state.issued;
+        loop {
+            if state.durable >= ticket {
+                return Ok(());
+            }
+            if state.flushing {
+                state = self.flushed.wait(state).unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            // Lead a flush that covers every ticket issued so far.
+            state.flushing = true;
+            let covers = state.issued;
+            drop(state);
+            let result = flush();
+            state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.flushing = false;
+            if result.is_ok() {
+                state.durable = state.durable.max(covers);
+            }
+            self.flushed.notify_all();
+            result?;
+        }
     }
 }
 
@@ -102,42 +162,153 @@ fn decode_access(bytes: &[u8]) -> StorageResult<Access> {
     }
 }
 
-/// Item records: created-at and updated-at as big-endian u64, then the JSON.
-fn encode_item(created_at: u64, updated_at: u64, value: &str) -> Vec<u8> {
-    let mut v = Vec::with_capacity(16 + value.len());
-    v.extend_from_slice(&created_at.to_be_bytes());
-    v.extend_from_slice(&updated_at.to_be_bytes());
-    v.extend_from_slice(value.as_bytes());
+/// Item records: created-at, updated-at, version and expires-at (0: never)
+/// as big-endian u64s, then the JSON text.
+const HEADER: usize = 32;
+
+fn encode_item(item: &Item) -> Vec<u8> {
+    let mut v = Vec::with_capacity(HEADER + item.value.len());
+    for n in [item.created_at, item.updated_at, item.version, item.expires_at.unwrap_or(0)] {
+        v.extend_from_slice(&n.to_be_bytes());
+    }
+    v.extend_from_slice(item.value.as_bytes());
     v
 }
 
 fn decode_item(key: String, bytes: &[u8]) -> StorageResult<Item> {
-    if bytes.len() < 16 {
+    if bytes.len() < HEADER {
         return Err(corrupt("item record"));
     }
-    let (created, rest) = bytes.split_at(8);
-    let (updated, value) = rest.split_at(8);
+    let n = |i: usize| u64::from_be_bytes(bytes[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
     Ok(Item {
         key,
-        value: text(value)?,
-        created_at: u64::from_be_bytes(created.try_into().expect("8 bytes")),
-        updated_at: u64::from_be_bytes(updated.try_into().expect("8 bytes")),
+        value: text(&bytes[HEADER..])?,
+        created_at: n(0),
+        updated_at: n(1),
+        version: n(2),
+        expires_at: Some(n(3)).filter(|&at| at != 0),
     })
+}
+
+/// Why a transaction stopped: a write that can't apply, or sled itself.
+enum Abort {
+    Failed { index: usize, failure: WriteFailure },
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<Abort>>;
+
+fn fail<T>(index: usize, failure: WriteFailure) -> TxResult<T> {
+    Err(ConflictableTransactionError::Abort(Abort::Failed { index, failure }))
+}
+
+/// The live item under `k` inside a transaction.
+fn live(items: &TransactionalTree, key: &str, k: &[u8], now_ms: u64) -> TxResult<Option<Item>> {
+    let Some(bytes) = items.get(k)? else { return Ok(None) };
+    let item = decode_item(key.to_owned(), &bytes)
+        .map_err(|e| ConflictableTransactionError::Storage(sled::Error::Unsupported(e.to_string())))?;
+    Ok(Some(item).filter(|item| item.is_live(now_ms)))
+}
+
+/// Stores a new version of an item, keeping created-at if it lives on.
+fn put(
+    items: &TransactionalTree,
+    old: Option<&Item>,
+    key: &str,
+    k: &[u8],
+    value: String,
+    expires_at: Option<u64>,
+    now_ms: u64,
+) -> TxResult<u64> {
+    let version = items.generate_id()? + 1;
+    let item = Item {
+        key: key.to_owned(),
+        value,
+        created_at: old.map_or(now_ms, |o| o.created_at),
+        updated_at: now_ms,
+        version,
+        expires_at,
+    };
+    items.insert(k, encode_item(&item))?;
+    Ok(version)
+}
+
+fn apply(items: &TransactionalTree, index: usize, write: &Write<'_>, now_ms: u64) -> TxResult<Written> {
+    let (key, k) = (write.key(), pair(write.table(), write.key()));
+    let old = live(items, key, &k, now_ms)?;
+    match *write {
+        Write::Set { value, ttl_ms, .. } => {
+            let expires_at = ttl_ms.map(|ttl| now_ms.saturating_add(ttl));
+            Ok(Written::Set(put(items, old.as_ref(), key, &k, value.to_owned(), expires_at, now_ms)?))
+        }
+        Write::SetIf { value, expected, ttl_ms, .. } => {
+            let expires_at = ttl_ms.map(|ttl| now_ms.saturating_add(ttl));
+            let actual = old.as_ref().map(|o| o.version);
+            if actual != expected {
+                return fail(index, WriteFailure::VersionMismatch { expected, actual });
+            }
+            Ok(Written::SetIf(put(items, old.as_ref(), key, &k, value.to_owned(), expires_at, now_ms)?))
+        }
+        Write::Delete { .. } => {
+            if old.is_none() {
+                return fail(index, WriteFailure::Missing);
+            }
+            items.remove(k)?;
+            Ok(Written::Deleted)
+        }
+        Write::Increment { delta, .. } => {
+            let current = match &old {
+                None => 0,
+                Some(o) => match serde_json::from_str::<i64>(&o.value) {
+                    Ok(n) => n,
+                    Err(_) => return fail(index, WriteFailure::NotInteger),
+                },
+            };
+            let Some(sum) = current.checked_add(delta) else { return fail(index, WriteFailure::Overflow) };
+            let expires_at = old.as_ref().and_then(|o| o.expires_at);
+            put(items, old.as_ref(), key, &k, sum.to_string(), expires_at, now_ms)?;
+            Ok(Written::Incremented(sum))
+        }
+    }
+}
+
+impl SledBackend {
+    /// Walks one table's live items in key order from `range`, calling
+    /// `take` on each until `limit` are taken.
+    fn scan<T>(
+        &self,
+        table: &str,
+        range: Range<'_>,
+        now_ms: u64,
+        take: impl Fn(String, &[u8]) -> StorageResult<Option<T>>,
+    ) -> StorageResult<Listed<T>> {
+        let start = pair(table, range.prefix);
+        let from = match range.after {
+            Some(after) if after.as_bytes() >= range.prefix.as_bytes() => Bound::Excluded(pair(table, after)),
+            _ => Bound::Included(start.clone()),
+        };
+        let mut entries = Vec::new();
+        for entry in self.items.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
+            let (k, bytes) = entry?;
+            if !k.starts_with(&start) {
+                break;
+            }
+            if bytes.len() >= HEADER && !decode_item(String::new(), &bytes[..HEADER])?.is_live(now_ms) {
+                continue;
+            }
+            if entries.len() == range.limit {
+                return Ok(Listed { entries, more: true });
+            }
+            if let Some(entry) = take(second(&k)?, &bytes)? {
+                entries.push(entry);
+            }
+        }
+        Ok(Listed { entries, more: false })
+    }
 }
 
 impl Backend for SledBackend {
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
         self.tables.get(table)?.map(|o| text(&o)).transpose()
-    }
-
-    fn create_table(&self, table: &str, owner: &str) -> StorageResult<String> {
-        match self.tables.compare_and_swap(table, None::<&[u8]>, Some(owner.as_bytes()))? {
-            Ok(()) => {
-                self.sync()?;
-                Ok(owner.to_owned())
-            }
-            Err(existing) => text(&existing.current.ok_or_else(|| corrupt("table record"))?),
-        }
     }
 
     fn tables(&self) -> StorageResult<Vec<(String, String)>> {
@@ -186,41 +357,57 @@ impl Backend for SledBackend {
         Ok(removed)
     }
 
-    fn get(&self, table: &str, key: &str) -> StorageResult<Option<Item>> {
-        self.items.get(pair(table, key))?.map(|bytes| decode_item(key.to_owned(), &bytes)).transpose()
+    fn get(&self, table: &str, key: &str, now_ms: u64) -> StorageResult<Option<Item>> {
+        let Some(bytes) = self.items.get(pair(table, key))? else { return Ok(None) };
+        Ok(Some(decode_item(key.to_owned(), &bytes)?).filter(|item| item.is_live(now_ms)))
     }
 
-    fn put(&self, table: &str, key: &str, value: &str, now_ms: u64) -> StorageResult<()> {
-        self.items.update_and_fetch(pair(table, key), |old| {
-            let created = match old {
-                Some(old) if old.len() >= 8 => u64::from_be_bytes(old[..8].try_into().expect("8 bytes")),
-                _ => now_ms,
-            };
-            Some(encode_item(created, now_ms, value))
-        })?;
-        self.sync()
+    fn write(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Written>, WriteError> {
+        let done = (&self.tables, &self.items).transaction(|(tables, items)| {
+            for table in new_tables {
+                if tables.insert(table.as_bytes(), owner.as_bytes())?.is_some() {
+                    return fail(0, WriteFailure::TableTaken);
+                }
+            }
+            writes.iter().enumerate().map(|(index, write)| apply(items, index, write, now_ms)).collect()
+        });
+        let written = match done {
+            Ok(written) => written,
+            Err(TransactionError::Abort(Abort::Failed { index, failure })) => {
+                return Err(WriteError::Failed { index, failure });
+            }
+            Err(TransactionError::Storage(e)) => return Err(StorageError::from(e).into()),
+        };
+        self.sync()?;
+        Ok(written)
     }
 
-    fn remove(&self, table: &str, key: &str) -> StorageResult<bool> {
-        let removed = self.items.remove(pair(table, key))?.is_some();
-        if removed {
-            self.sync()?;
+    fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>> {
+        self.scan(table, range, now_ms, |key, _| Ok(Some(key)))
+    }
+
+    fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>> {
+        self.scan(table, range, now_ms, |key, bytes| decode_item(key, bytes).map(Some))
+    }
+
+    fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {
+        let mut removed = 0;
+        for entry in self.items.iter() {
+            let (k, bytes) = entry?;
+            if bytes.len() >= HEADER && !decode_item(String::new(), &bytes[..HEADER])?.is_live(now_ms) {
+                // Only if unchanged: a concurrent write may have renewed it.
+                if self.items.compare_and_swap(&k, Some(&bytes), None::<&[u8]>)?.is_ok() {
+                    removed += 1;
+                }
+            }
         }
         Ok(removed)
-    }
-
-    fn keys(&self, table: &str) -> StorageResult<Vec<String>> {
-        self.items.scan_prefix(prefix(table)).map(|entry| second(&entry?.0)).collect()
-    }
-
-    fn items(&self, table: &str) -> StorageResult<Vec<Item>> {
-        self.items
-            .scan_prefix(prefix(table))
-            .map(|entry| {
-                let (key, bytes) = entry?;
-                decode_item(second(&key)?, &bytes)
-            })
-            .collect()
     }
 }
 
@@ -228,31 +415,80 @@ impl Backend for SledBackend {
 mod tests {
     use super::*;
 
+    fn all() -> Range<'static> {
+        Range { prefix: "", after: None, limit: 1000 }
+    }
+
+    fn set<'a>(table: &'a str, key: &'a str, value: &'a str) -> Write<'a> {
+        Write::Set { table, key, value, ttl_ms: None }
+    }
+
     #[test]
-    fn put_keeps_created_at_and_moves_updated_at() {
+    fn writes_keep_created_at_and_move_updated_at_and_version() {
         let db = SledBackend::temporary().unwrap();
-        db.put("t", "k", "1", 100).unwrap();
-        db.put("t", "k", "2", 200).unwrap();
-        let item = db.get("t", "k").unwrap().unwrap();
+        db.write("o", &["t"], &[set("t", "k", "1")], 100).unwrap();
+        let first = db.get("t", "k", 100).unwrap().unwrap();
+        db.write("o", &[], &[set("t", "k", "2")], 200).unwrap();
+        let item = db.get("t", "k", 200).unwrap().unwrap();
         assert_eq!((item.value.as_str(), item.created_at, item.updated_at), ("2", 100, 200));
+        assert!(item.version > first.version);
+        assert_eq!(db.table_owner("t").unwrap().as_deref(), Some("o"));
     }
 
     #[test]
-    fn prefix_scans_do_not_leak_into_tables_sharing_a_prefix() {
+    fn a_failing_write_leaves_the_whole_group_undone() {
         let db = SledBackend::temporary().unwrap();
-        db.put("users", "b", "1", 1).unwrap();
-        db.put("users", "a", "1", 1).unwrap();
-        db.put("users2", "c", "1", 1).unwrap();
-        assert_eq!(db.keys("users").unwrap(), ["a", "b"]);
-        assert_eq!(db.items("users2").unwrap().len(), 1);
+        let group = [set("t", "a", "1"), Write::Delete { table: "t", key: "missing" }];
+        let err = db.write("o", &["t"], &group, 1).unwrap_err();
+        assert!(matches!(err, WriteError::Failed { index: 1, failure: WriteFailure::Missing }));
+        assert!(db.get("t", "a", 1).unwrap().is_none());
+        assert!(db.table_owner("t").unwrap().is_none(), "the new table went with the group");
     }
 
     #[test]
-    fn create_table_keeps_the_first_owner() {
+    fn set_if_and_increment_check_what_is_stored() {
         let db = SledBackend::temporary().unwrap();
-        assert_eq!(db.create_table("t", "alice").unwrap(), "alice");
-        assert_eq!(db.create_table("t", "bob").unwrap(), "alice");
-        assert_eq!(db.tables().unwrap(), [("t".to_owned(), "alice".to_owned())]);
+        let created = db.write(
+            "o",
+            &["t"],
+            &[Write::SetIf { table: "t", key: "k", value: "1", expected: None, ttl_ms: None }],
+            1,
+        );
+        let Written::SetIf(version) = created.unwrap()[0] else { panic!() };
+        let stale = Write::SetIf { table: "t", key: "k", value: "2", expected: Some(version + 1000), ttl_ms: None };
+        let err = db.write("o", &[], &[stale], 1).unwrap_err();
+        assert!(
+            matches!(err, WriteError::Failed { failure: WriteFailure::VersionMismatch { actual: Some(v), .. }, .. } if v == version)
+        );
+        let inc = db.write("o", &[], &[Write::Increment { table: "t", key: "k", delta: 41 }], 1).unwrap();
+        assert_eq!(inc, [Written::Incremented(42)]);
+        db.write("o", &[], &[set("t", "s", "\"text\"")], 1).unwrap();
+        let err = db.write("o", &[], &[Write::Increment { table: "t", key: "s", delta: 1 }], 1).unwrap_err();
+        assert!(matches!(err, WriteError::Failed { failure: WriteFailure::NotInteger, .. }));
+    }
+
+    #[test]
+    fn expired_items_are_invisible_then_removed() {
+        let db = SledBackend::temporary().unwrap();
+        db.write("o", &["t"], &[Write::Set { table: "t", key: "k", value: "1", ttl_ms: Some(40) }], 10).unwrap();
+        assert!(db.get("t", "k", 49).unwrap().is_some());
+        assert!(db.get("t", "k", 50).unwrap().is_none());
+        assert!(db.keys("t", all(), 50).unwrap().entries.is_empty());
+        assert_eq!(db.remove_expired(50).unwrap(), 1);
+        assert_eq!(db.items.len(), 0);
+    }
+
+    #[test]
+    fn listings_page_by_prefix_and_cursor_without_leaking_into_other_tables() {
+        let db = SledBackend::temporary().unwrap();
+        let writes: Vec<Write> = ["a1", "a2", "a3", "b1"].iter().map(|k| set("users", k, "1")).collect();
+        db.write("o", &["users", "users2"], &writes, 1).unwrap();
+        db.write("o", &[], &[set("users2", "a0", "1")], 1).unwrap();
+        let page = db.keys("users", Range { prefix: "a", after: None, limit: 2 }, 1).unwrap();
+        assert_eq!(page, Listed { entries: vec!["a1".into(), "a2".into()], more: true });
+        let next = db.keys("users", Range { prefix: "a", after: Some("a2"), limit: 2 }, 1).unwrap();
+        assert_eq!(next, Listed { entries: vec!["a3".into()], more: false });
+        assert_eq!(db.items("users", all(), 1).unwrap().entries.len(), 4);
     }
 
     #[test]
@@ -266,5 +502,36 @@ mod tests {
         assert!(!db.remove_grant("t1", "bob").unwrap());
         assert_eq!(db.granted_tables("bob").unwrap(), ["t2"]);
         assert_eq!(db.grants("t2").unwrap(), [("bob".to_owned(), read)]);
+    }
+
+    #[test]
+    fn group_commit_flushes_once_for_writers_waiting_together() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let commits = Arc::new(GroupCommit::default());
+        let flushes = Arc::new(AtomicUsize::new(0));
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let (commits, flushes) = (commits.clone(), flushes.clone());
+                std::thread::spawn(move || {
+                    commits.sync(|| {
+                        // The first flush lasts until every writer has asked for one.
+                        if flushes.fetch_add(1, Ordering::SeqCst) == 0 {
+                            for _ in 0..10_000 {
+                                if commits.state.lock().unwrap().issued == 8 {
+                                    break;
+                                }
+                                std::thread::sleep(std::time::Duration::from_millis(1));
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().unwrap();
+        }
+        assert_eq!(flushes.load(Ordering::SeqCst), 2, "one flush for the first writer, one for the seven waiting");
     }
 }

@@ -141,10 +141,7 @@ mod tests {
                     let admission = admission.clone();
                     std::thread::spawn(move || {
                         let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-                        (0..TRIES)
-                            .map(|_| rt.block_on(admission.enter()).map(drop).unwrap_err().waiting)
-                            .max()
-                            .unwrap()
+                        (0..TRIES).map(|_| rt.block_on(admission.enter()).map(drop).unwrap_err().waiting).max().unwrap()
                     })
                 })
                 .collect();
