@@ -6,6 +6,10 @@
 //! gets a [`Context`] (the [key-value store](Kv), acting as this workflow) and the
 //! [`Request`], and returns the [`Response`] the caller receives, or an [`Error`].
 //!
+//! Besides webhooks, a workflow can declare **cron** triggers, run on a schedule
+//! with a [`CronEvent`], and **manual** triggers, run by an operator with JSON
+//! input (checked against a JSON Schema) and answering JSON: see [`workflow!`].
+//!
 //! ```no_run
 //! use floww::{Context, Request, Response, Result};
 //! use serde::{Deserialize, Serialize};
@@ -33,15 +37,19 @@
 //! is the component to deploy.
 #![deny(missing_docs)]
 
+mod cron;
 mod error;
 mod http;
 mod kv;
 mod log;
+mod manual;
 mod workflow;
 
+pub use cron::{CronEvent, CronHandler};
 pub use error::Error;
 pub use http::{Request, Response};
 pub use kv::{Access, BatchError, Expected, Item, Kv, KvError, ListOptions, Page, Permission, Write, Written};
+pub use manual::ManualHandler;
 pub use workflow::{Context, Handler};
 
 /// A `Result` whose error is, unless told otherwise, the handler [`Error`].
@@ -71,9 +79,11 @@ pub mod wit {
 /// What the SDK's macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cron::{Cron, check_crons, handle_cron};
     pub use crate::log::{Level, log};
+    pub use crate::manual::{Manual, check_manuals, handle_manual, run_manual};
     pub use crate::wit::exports::floww::workflow::handler::{
-        Guest, Request as WitRequest, Response as WitResponse, Trigger,
+        CronEvent as WitCronEvent, Guest, Request as WitRequest, Response as WitResponse, Trigger,
     };
     pub use crate::workflow::{Route, check_routes, handle_webhook, triggers};
 }

@@ -1,10 +1,13 @@
 //! Routing a webhook to its handler, and the [`workflow!`](crate::workflow!) macro
 //! that exports a workflow.
 //!
-//! The macro only lists the routes and implements the generated `Guest` trait
-//! with two one-line calls; the work (trigger list, dispatch, turning a handler's
-//! error into a response) is done by the functions here, so it is tested natively.
+//! The macro only lists the entries and implements the generated `Guest` trait
+//! with one-line calls; the work (trigger list, dispatch, turning a handler's
+//! error into a response) is done by the functions here and in `cron` and
+//! `manual`, so it is tested natively.
 
+use crate::cron::Cron;
+use crate::manual::Manual;
 use crate::wit::exports::floww::workflow::handler as wit;
 use crate::{Error, Kv, Request, Response, Result};
 
@@ -26,7 +29,7 @@ pub struct Context {
 }
 
 impl Context {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Context { kv: Kv::new() }
     }
 }
@@ -78,7 +81,7 @@ pub const fn check_routes(routes: &[Route]) {
     }
 }
 
-const fn str_eq(a: &str, b: &str) -> bool {
+pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     let (a, b) = (a.as_bytes(), b.as_bytes());
     if a.len() != b.len() {
         return false;
@@ -93,15 +96,20 @@ const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// The exported `triggers`: one webhook per route.
+/// The exported `triggers`: the webhooks, then the crons, then the manual triggers.
 #[doc(hidden)]
-pub fn triggers(routes: &[Route]) -> Vec<wit::Trigger> {
-    routes
-        .iter()
-        .map(|route| {
-            wit::Trigger::Webhook(wit::Webhook { path: route.path.to_string(), method: route.method.to_string() })
+pub fn triggers(routes: &[Route], crons: &[Cron], manuals: &[Manual]) -> Vec<wit::Trigger> {
+    let webhooks = routes.iter().map(|route| {
+        wit::Trigger::Webhook(wit::Webhook { path: route.path.to_string(), method: route.method.to_string() })
+    });
+    let crons = crons.iter().map(|cron| wit::Trigger::Cron(wit::Cron { schedule: cron.schedule.to_string() }));
+    let manuals = manuals.iter().map(|manual| {
+        wit::Trigger::Manual(wit::Manual {
+            name: manual.name.to_string(),
+            input_schema: manual.input_schema.map(str::to_string),
         })
-        .collect()
+    });
+    webhooks.chain(crons).chain(manuals).collect()
 }
 
 /// The exported `handle-webhook`.
@@ -145,27 +153,54 @@ fn path_matches(declared: &str, path: &str) -> bool {
     }
 }
 
-/// Registers a workflow's webhook handlers and exports it as a component.
+/// Registers a workflow's triggers and their handlers, and exports it as a component.
 ///
-/// Each entry is `[METHOD] "/path" => handler`: the method is one of `GET`,
-/// `POST`, `PUT`, `PATCH` or `DELETE` (`POST` when left out), the path starts with
-/// `/` and is served at `/webhook/<path>`, and the handler is a [`Handler`]. Use
-/// the macro once per crate, in a `cdylib` built for `wasm32-wasip2`.
+/// Use the macro once per crate, in a `cdylib` built for `wasm32-wasip2`. Entries
+/// are separated by commas, in any order, and come in three kinds:
 ///
-/// A path segment `{workflow}` is replaced by the id the workflow is deployed
-/// under, so one component can serve several ids: `"/{workflow}/visits"`
-/// deployed as `shop-a` answers `/webhook/shop-a/visits`.
+/// - **Webhook**: `[METHOD] "/path" => handler`. The method is one of `GET`,
+///   `POST`, `PUT`, `PATCH` or `DELETE` (`POST` when left out), the path starts
+///   with `/` and is served at `/webhook/<path>`, and the handler is a
+///   [`Handler`]. A path segment `{workflow}` is replaced by the id the workflow
+///   is deployed under, so one component can serve several ids:
+///   `"/{workflow}/visits"` deployed as `shop-a` answers `/webhook/shop-a/visits`.
+///   A handler's `Err(error)` becomes the response `error.status()` with the body
+///   `{"error": "<message>"}`.
+/// - **Cron**: `cron "<expression>" => handler`, with a [`CronHandler`](crate::CronHandler). The
+///   expression is read in UTC and has five fields (minute, hour, day of month,
+///   month, day of week: `"*/15 * * * *"` runs every quarter hour) or six, seconds
+///   first (`"*/5 * * * * *"` runs every five seconds); `@hourly`, `@daily`,
+///   `@weekly`, `@monthly` and `@yearly` work too. As in Vixie cron, when both
+///   day of month and day of week are restricted, a day matching either fires.
+///   The host checks the expression at deploy and refuses the workflow, naming
+///   the problem, if it is not valid. Each tick runs at most once; ticks missed
+///   while the host was down are skipped, not made up.
+/// - **Manual**: `manual "<name>" => handler` or
+///   `manual "<name>" (schema = <JSON Schema text>) => handler`, with a
+///   [`ManualHandler`](crate::ManualHandler). An operator runs it with `floww invoke ID NAME '<json>'`
+///   or `POST /api/workflows/<id>/triggers/<name>/invoke`. With a schema, the
+///   host checks the input against it and answers 400 before the workflow runs.
+///   The schema is any constant string: a literal, or
+///   `include_str!("input.schema.json")`. Names match `[a-z0-9][a-z0-9-]*`.
 ///
-/// A handler's `Err(error)` becomes the response `error.status()` with the body
-/// `{"error": "<message>"}`. Two entries with the same method and path, or a path
-/// without a leading `/`, fail to compile.
+/// Two webhooks with the same method and path, two crons with the same
+/// expression, two manual triggers with the same name, a path without a leading
+/// `/` or a bad manual name fail to compile.
 ///
 /// ```no_run
-/// use floww::{Context, Request, Response, Result};
+/// use floww::{Context, CronEvent, Request, Response, Result};
+/// use serde_json::{Value, json};
 ///
 /// floww::workflow! {
 ///     "/users" => users,
 ///     GET "/health" => health,
+///     cron "0 */5 * * * *" => every_five_minutes,
+///     manual "reindex" => reindex,
+///     manual "greet" (schema = r#"{
+///         "type": "object",
+///         "properties": { "name": { "type": "string", "minLength": 1 } },
+///         "required": ["name"]
+///     }"#) => greet,
 /// }
 ///
 /// fn users(ctx: &Context, _req: Request) -> Result<Response> {
@@ -176,31 +211,153 @@ fn path_matches(declared: &str, path: &str) -> bool {
 /// fn health(_ctx: &Context, _req: Request) -> Result<Response> {
 ///     Ok(Response::text(200, "ok"))
 /// }
+///
+/// fn every_five_minutes(ctx: &Context, event: CronEvent) -> Result<()> {
+///     ctx.kv.set("runs", "last", &event.scheduled_at)?;
+///     Ok(())
+/// }
+///
+/// fn reindex(ctx: &Context, _input: Value) -> Result<Value> {
+///     Ok(json!({ "users": ctx.kv.list_keys("users")?.len() }))
+/// }
+///
+/// fn greet(_ctx: &Context, input: Value) -> Result<Value> {
+///     Ok(json!({ "greeting": format!("hello {}", input["name"].as_str().unwrap_or_default()) }))
+/// }
+/// # fn main() {}
+/// ```
+///
+/// A manual trigger's name is checked when the crate compiles:
+///
+/// ```compile_fail
+/// fn run(_ctx: &floww::Context, input: serde_json::Value) -> floww::Result<serde_json::Value> {
+///     Ok(input)
+/// }
+///
+/// floww::workflow! {
+///     manual "Re Index" => run, // not [a-z0-9][a-z0-9-]*
+/// }
+/// # fn main() {}
+/// ```
+///
+/// and so is a schedule declared twice:
+///
+/// ```compile_fail
+/// fn tick(_ctx: &floww::Context, _event: floww::CronEvent) -> floww::Result<()> {
+///     Ok(())
+/// }
+///
+/// floww::workflow! {
+///     cron "0 * * * *" => tick,
+///     cron "0 * * * *" => tick,
+/// }
 /// # fn main() {}
 /// ```
 #[macro_export]
 macro_rules! workflow {
-    ($($($method:ident)? $path:literal => $handler:path),+ $(,)?) => {
+    ($($entries:tt)*) => {
+        $crate::__workflow_entries! { [] [] [] $($entries)* }
+    };
+}
+
+/// Reads the entries of a [`workflow!`](crate::workflow!) one at a time into
+/// three lists (webhooks, crons, manual triggers), then exports the workflow.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __workflow_entries {
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]) => {
         const _: () = {
-            const ROUTES: &[$crate::__private::Route] = &[$(
-                $crate::__private::Route::new($crate::__workflow_method!($($method)?), $path, $handler)
-            ),+];
+            const ROUTES: &[$crate::__private::Route] = &[$($route)*];
+            const CRONS: &[$crate::__private::Cron] = &[$($cron)*];
+            const MANUALS: &[$crate::__private::Manual] = &[$($manual)*];
             const _: () = $crate::__private::check_routes(ROUTES);
+            const _: () = $crate::__private::check_crons(CRONS);
+            const _: () = $crate::__private::check_manuals(MANUALS);
 
             struct Workflow;
 
             impl $crate::__private::Guest for Workflow {
                 fn triggers() -> ::std::vec::Vec<$crate::__private::Trigger> {
-                    $crate::__private::triggers(ROUTES)
+                    $crate::__private::triggers(ROUTES, CRONS, MANUALS)
                 }
 
                 fn handle_webhook(request: $crate::__private::WitRequest) -> $crate::__private::WitResponse {
                     $crate::__private::handle_webhook(ROUTES, request)
                 }
+
+                fn handle_cron(
+                    event: $crate::__private::WitCronEvent,
+                ) -> ::core::result::Result<(), ::std::string::String> {
+                    $crate::__private::handle_cron(CRONS, event)
+                }
+
+                fn handle_manual(
+                    name: ::std::string::String,
+                    input: ::std::string::String,
+                ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                    $crate::__private::handle_manual(MANUALS, &name, &input)
+                }
             }
 
             $crate::wit::export!(Workflow with_types_in $crate::wit);
         };
+    };
+    // cron "<expression>" => handler
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+        cron $schedule:literal => $handler:path $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)* $crate::__private::Cron::new($schedule, $handler),]
+            [$($manual)*]
+            $($($rest)*)?
+        }
+    };
+    // manual "<name>" (schema = <text>) => handler
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+        manual $name:literal (schema = $schema:expr) => $handler:path $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)*]
+            [$($manual)* $crate::__private::Manual::new(
+                $name,
+                ::core::option::Option::Some($schema),
+                |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
+            ),]
+            $($($rest)*)?
+        }
+    };
+    // manual "<name>" => handler
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+        manual $name:literal => $handler:path $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)*]
+            [$($manual)* $crate::__private::Manual::new(
+                $name,
+                ::core::option::Option::None,
+                |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
+            ),]
+            $($($rest)*)?
+        }
+    };
+    // [METHOD] "/path" => handler
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+        $($method:ident)? $path:literal => $handler:path $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)* $crate::__private::Route::new($crate::__workflow_method!($($method)?), $path, $handler),]
+            [$($cron)*]
+            [$($manual)*]
+            $($($rest)*)?
+        }
+    };
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] $($other:tt)+) => {
+        ::core::compile_error!(::core::concat!(
+            "could not read this entry of `floww::workflow!`: `",
+            ::core::stringify!($($other)+),
+            "`; expected `[METHOD] \"/path\" => handler`, `cron \"<expression>\" => handler`, ",
+            "`manual \"<name>\" => handler` or `manual \"<name>\" (schema = \"<JSON Schema>\") => handler`, ",
+            "separated by commas"
+        ));
     };
 }
 
@@ -275,12 +432,37 @@ mod tests {
         assert!(path_matches("/plain", "/plain") && !path_matches("/plain", "/plain/"));
     }
 
+    fn tick(_ctx: &Context, _event: crate::CronEvent) -> Result<()> {
+        Ok(())
+    }
+
+    fn noop(_ctx: &Context, input: serde_json::Value) -> Result<serde_json::Value> {
+        Ok(input)
+    }
+
     #[test]
-    fn triggers_list_every_route() {
-        let listed: Vec<(String, String)> =
-            triggers(ROUTES).into_iter().map(|wit::Trigger::Webhook(w)| (w.method, w.path)).collect();
-        let expected =
-            [("POST", "/echo"), ("GET", "/echo"), ("POST", "/teapot")].map(|(m, p)| (m.to_string(), p.to_string()));
+    fn triggers_list_every_entry() {
+        let crons = [Cron::new("*/5 * * * * *", tick)];
+        let manuals = [
+            Manual::new("plain", None, |ctx, input| crate::manual::run_manual(ctx, input, noop)),
+            Manual::new("typed", Some("{}"), |ctx, input| crate::manual::run_manual(ctx, input, noop)),
+        ];
+        let listed: Vec<String> = triggers(ROUTES, &crons, &manuals)
+            .into_iter()
+            .map(|trigger| match trigger {
+                wit::Trigger::Webhook(w) => format!("{} {}", w.method, w.path),
+                wit::Trigger::Cron(c) => format!("cron {}", c.schedule),
+                wit::Trigger::Manual(m) => format!("manual {} {:?}", m.name, m.input_schema),
+            })
+            .collect();
+        let expected = [
+            "POST /echo",
+            "GET /echo",
+            "POST /teapot",
+            "cron */5 * * * * *",
+            "manual plain None",
+            "manual typed Some(\"{}\")",
+        ];
         assert_eq!(listed, expected);
     }
 

@@ -6,5 +6,5 @@ wasmtime::component::bindgen!({
     world: "workflow",
 });
 
-pub use self::exports::floww::workflow::handler::{Request, Response, Trigger, Webhook};
+pub use self::exports::floww::workflow::handler::{Cron, CronEvent, Manual, Request, Response, Trigger, Webhook};
 pub use self::floww::workflow::{kv, log};

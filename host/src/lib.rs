@@ -6,8 +6,11 @@
 
 pub mod bindings;
 pub mod commands;
+pub mod executions;
 pub mod guest_build;
 pub mod http;
 pub mod kv;
+pub mod metrics;
 pub mod registry;
 pub mod runtime;
+pub mod scheduler;

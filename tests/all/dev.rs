@@ -96,7 +96,7 @@ fn dev_swaps_saved_edits_in_without_failing_a_request_and_survives_build_errors(
     stream.join().unwrap();
     assert!(sent.load(Ordering::SeqCst) > 0);
     assert_eq!(failed.load(Ordering::SeqCst), 0, "no request failed across the swap");
-    assert!(host.logs().contains("Reloaded hot"), "{}", host.logs());
+    assert!(host.logged("Reloaded hot"), "{}", host.logs());
 
     // A build error: the compiler's message is shown, the last good version stays.
     std::fs::write(&lib, format!("{edited}\nfn broken( {{")).unwrap();

@@ -170,6 +170,18 @@ impl Host {
         self.logs.lock().unwrap().clone()
     }
 
+    /// Whether `needle` shows up in the host's output within a few seconds:
+    /// stderr may trail the readiness line on stdout.
+    pub fn logged(&self, needle: &str) -> bool {
+        for _ in 0..100 {
+            if self.logs().contains(needle) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        false
+    }
+
     /// Stops the host with SIGTERM and waits for it, as an operator would.
     pub fn stop(mut self) {
         let pid = self.child.id().to_string();

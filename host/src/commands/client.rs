@@ -1,4 +1,4 @@
-//! The admin API client that `deploy`, `workflows`, `undeploy` and `kv` share.
+//! The admin API client that `deploy`, `workflows`, `undeploy`, `kv` and `invoke` share.
 
 use std::path::PathBuf;
 
@@ -59,6 +59,10 @@ impl AdminClient {
 
     pub fn get(&self, url: Url) -> anyhow::Result<Value> {
         self.send(self.http.get(url))
+    }
+
+    pub fn post(&self, url: Url) -> RequestBuilder {
+        self.http.post(url)
     }
 
     pub fn put(&self, url: Url) -> RequestBuilder {

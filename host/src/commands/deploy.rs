@@ -50,9 +50,19 @@ impl DeployCommand {
     }
 }
 
-/// One line per trigger: method and full URL.
+/// One line per trigger: a webhook's method and full URL, a cron's schedule,
+/// a manual trigger's `floww invoke` command line.
 pub fn print_triggers(workflow: &Value) {
+    let id = workflow["id"].as_str().unwrap_or("?");
     for trigger in workflow["triggers"].as_array().into_iter().flatten() {
-        println!("  {:<6} {}", trigger["method"].as_str().unwrap_or("?"), trigger["url"].as_str().unwrap_or("?"));
+        let text = |field: &str| trigger[field].as_str().unwrap_or("?").to_owned();
+        match trigger["type"].as_str() {
+            Some("cron") => println!("  CRON   {} (UTC)", text("schedule")),
+            Some("manual") => {
+                let schema = if trigger["inputSchema"].is_null() { "" } else { "  (input checked by a JSON Schema)" };
+                println!("  MANUAL floww invoke {id} {} '<json>'{schema}", text("name"));
+            }
+            _ => println!("  {:<6} {}", text("method"), text("url")),
+        }
     }
 }

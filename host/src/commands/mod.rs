@@ -5,7 +5,9 @@ mod build;
 mod client;
 mod deploy;
 mod dev;
+mod invoke;
 mod kv;
+mod logs;
 mod new;
 mod serve;
 mod undeploy;
@@ -22,6 +24,16 @@ use clap::{Parser, Subcommand};
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
+
+    /// How log lines are written to stderr: `text` for people, `json` for machines.
+    #[arg(long, global = true, value_enum, env = "FLOWW_LOG_FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -34,11 +46,13 @@ enum Command {
     Workflows(workflows::WorkflowsCommand),
     Undeploy(undeploy::UndeployCommand),
     Kv(kv::KvCommand),
+    Invoke(invoke::InvokeCommand),
+    Logs(logs::LogsCommand),
 }
 
 impl Cli {
     pub fn run(self) -> ExitCode {
-        init_logging();
+        init_logging(self.log_format);
         let result = match self.command {
             Command::New(c) => c.run(),
             Command::Build(c) => c.run(),
@@ -48,6 +62,8 @@ impl Cli {
             Command::Workflows(c) => c.run(),
             Command::Undeploy(c) => c.run(),
             Command::Kv(c) => c.run(),
+            Command::Invoke(c) => c.run(),
+            Command::Logs(c) => c.run(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,
@@ -60,12 +76,12 @@ impl Cli {
 }
 
 /// Logs go to stderr; `RUST_LOG` picks what (default: info, quiet engine).
-fn init_logging() {
+fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| "info,cranelift=warn,wasmtime=warn,sled=warn".into());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+        LogFormat::Json => logs.json().init(),
+    }
 }

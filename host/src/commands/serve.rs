@@ -5,11 +5,13 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
+use crate::executions::{Executions, Retention, SledRecords};
 use crate::http::auth::{load_or_create_token, token_path};
 use crate::http::{AppState, HttpLimits, router};
 use crate::kv::{Kv, SledBackend, check_workflow_id};
 use crate::registry::{DeployOptions, Registry};
 use crate::runtime::{Admission, Limits, Runtime};
+use crate::scheduler::{Scheduler, Ticks};
 
 /// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
 ///
@@ -65,6 +67,14 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// Days execution records are kept.
+    #[arg(long, env = "FLOWW_KEEP_DAYS", default_value_t = 7)]
+    keep_days: u32,
+
+    /// Execution records kept per workflow (the newest).
+    #[arg(long, env = "FLOWW_KEEP_EXECUTIONS", default_value_t = 1000)]
+    keep_executions: usize,
+
     /// Requests that may wait for a free execution slot; beyond that: 503.
     #[arg(long, env = "FLOWW_MAX_QUEUE", default_value_t = 128)]
     max_queue: usize,
@@ -115,6 +125,7 @@ pub struct Host {
     pub runtime: Arc<Runtime>,
     kv: Arc<Kv>,
     token: String,
+    executions: Arc<Executions>,
 }
 
 impl Host {
@@ -138,8 +149,15 @@ impl ServeOptions {
         let backend = SledBackend::open(&self.data_dir.join("kv"), !self.no_fsync).with_context(|| {
             format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
         })?;
+        let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
+        let retention = Retention {
+            max_age: Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60),
+            per_workflow: self.keep_executions,
+        };
+        let executions = Arc::new(Executions::new(Box::new(records), retention));
         let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
-        spawn_expiry_sweeper(&kv);
+        every(SWEEP_EVERY, "floww-kv-expiry", &kv, |kv| kv.remove_expired().map_err(|e| e.to_string()));
+        every(PRUNE_EVERY, "floww-prune", &executions, |ex| ex.prune().map_err(|e| e.to_string()));
         let token = match &self.token {
             Some(token) if !token.trim().is_empty() => token.clone(),
             Some(_) => bail!("--token is empty"),
@@ -159,18 +177,28 @@ impl ServeOptions {
         if !loaded.is_empty() {
             tracing::info!("serving workflows deployed before: {}", loaded.join(", "));
         }
-        Ok(Host { registry, runtime, kv, token })
+        Ok(Host { registry, runtime, kv, token, executions })
     }
 
     /// Serves `host` until Ctrl-C or SIGTERM.
     pub fn serve(self, host: Host) -> anyhow::Result<()> {
         let registry = host.registry.clone();
+        let admission = Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue));
+        let ticks = Ticks::open(&self.data_dir).context("could not open the cron records")?;
+        let scheduler = Scheduler::new(
+            host.registry.clone(),
+            host.runtime.clone(),
+            admission.clone(),
+            host.executions.clone(),
+            ticks,
+        );
         let app = router(AppState {
             registry: host.registry,
             runtime: host.runtime,
             kv: host.kv,
             token: host.token.into(),
-            admission: Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue)),
+            executions: host.executions,
+            admission,
             limits: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
         });
         let token_source = match self.token {
@@ -184,6 +212,7 @@ impl ServeOptions {
                 .with_context(|| format!("could not listen on {}", self.listen))?;
             let addr = listener.local_addr()?;
             let shutdown = shutdown_signal()?;
+            let _scheduler = scheduler.start();
             // The readiness line comes last, so whoever waits for it has seen the routes.
             let deployed = registry.list();
             if deployed.is_empty() {
@@ -192,6 +221,12 @@ impl ServeOptions {
             for d in deployed {
                 for route in &d.manifest.routes {
                     println!("  {:<6} http://{addr}/webhook{}  ({})", route.method, route.path, d.manifest.id);
+                }
+                for cron in &d.manifest.crons {
+                    println!("  CRON   {}  ({})", cron.schedule, d.manifest.id);
+                }
+                for manual in &d.manifest.manuals {
+                    println!("  MANUAL floww invoke {} {} '<json>'", d.manifest.id, manual.name);
                 }
             }
             println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
@@ -204,21 +239,30 @@ impl ServeOptions {
 }
 
 /// How often expired KV items are removed from disk (they are invisible from
-/// the moment they expire).
+/// the moment they expire), and old execution records pruned.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
-fn spawn_expiry_sweeper(kv: &Arc<Kv>) {
-    let kv = Arc::downgrade(kv);
-    let sweep = move || {
-        while let Some(kv) = kv.upgrade() {
-            if let Err(e) = kv.remove_expired() {
-                tracing::warn!("removing expired KV items failed: {e}");
+/// Runs `work` on `target` every `period` on a thread of its own, for as
+/// long as `target` lives.
+fn every<T: Send + Sync + 'static>(
+    period: Duration,
+    name: &str,
+    target: &Arc<T>,
+    work: fn(&T) -> Result<usize, String>,
+) {
+    let target = Arc::downgrade(target);
+    let thread_name = name.to_owned();
+    let run = move || {
+        while let Some(target) = target.upgrade() {
+            if let Err(e) = work(&target) {
+                tracing::warn!("{thread_name}: {e}");
             }
-            drop(kv);
-            std::thread::sleep(SWEEP_EVERY);
+            drop(target);
+            std::thread::sleep(period);
         }
     };
-    std::thread::Builder::new().name("floww-kv-expiry".into()).spawn(sweep).expect("spawn the expiry thread");
+    std::thread::Builder::new().name(name.into()).spawn(run).expect("spawn a housekeeping thread");
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,

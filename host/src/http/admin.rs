@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api_error::ApiError;
 use crate::registry::{DeployOptions, Deployment};
+use crate::scheduler::Schedule;
 
 /// Runs blocking work (compiling, storage) off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(
@@ -21,18 +22,36 @@ pub(super) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::Internal)?
 }
 
-/// A workflow as the API shows it, with full webhook URLs for this host.
+/// A workflow as the API shows it: its triggers with full URLs for this host
+/// (webhooks, then crons with their next tick, then manual triggers).
 fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let m = &d.manifest;
-    json!({
-        "id": m.id,
-        "triggers": m.routes.iter().map(|r| json!({
+    let webhooks = m.routes.iter().map(|r| {
+        json!({
             "type": "webhook",
             "method": r.method,
             "path": r.path,
             "url": format!("http://{host}/webhook{}", r.path),
-        })).collect::<Vec<_>>(),
+        })
+    });
+    let now = crate::executions::now_ms();
+    let crons = m.crons.iter().map(|c| {
+        let next = Schedule::parse(&c.schedule).ok().and_then(|s| s.next_after(now));
+        json!({ "type": "cron", "schedule": c.schedule, "nextAt": next })
+    });
+    let manuals = m.manuals.iter().map(|t| {
+        let schema = t.input_schema.as_deref().map(|s| serde_json::from_str(s).unwrap_or(Value::String(s.into())));
+        json!({
+            "type": "manual",
+            "name": t.name,
+            "inputSchema": schema,
+            "url": format!("http://{host}/api/workflows/{}/triggers/{}/invoke", m.id, t.name),
+        })
+    });
+    json!({
+        "id": m.id,
+        "triggers": webhooks.chain(crons).chain(manuals).collect::<Vec<_>>(),
         "sha256": m.sha256,
         "size": m.size,
         "deployedAt": m.deployed_at_ms,

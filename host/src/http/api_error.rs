@@ -26,6 +26,9 @@ pub enum ApiError {
     Undeploy(#[from] UndeployError),
     #[error("the host failed; its log has the details")]
     Internal,
+    /// Storage failed; the text goes to the log only.
+    #[error("storage failed: {0}")]
+    Storage(String),
 }
 
 impl ApiError {
@@ -54,7 +57,7 @@ impl ApiError {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,
                 UndeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
-            Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

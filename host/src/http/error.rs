@@ -9,74 +9,65 @@ use serde_json::json;
 
 use crate::runtime::Busy;
 
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
+    #[error("no webhook answers {method} {path}")]
     NoRoute { method: String, path: String },
+    #[error("{path} does not answer {method}; it answers {}", .allowed.join(", "))]
     WrongMethod { method: String, path: String, allowed: Vec<String> },
+    #[error("request body is larger than the host's limit of {limit} bytes")]
     BodyTooLarge { limit: usize },
+    #[error("could not read the request body")]
     BadBody,
+    #[error("{0}; retry shortly")]
     Busy(Busy),
+    #[error("workflow {workflow:?} timed out: it ran past its {}s limit and was stopped", .limit.as_secs_f64())]
     Timeout { workflow: String, execution_id: String, limit: Duration },
+    #[error(
+        "workflow {workflow:?} failed (trapped); the execution's record (GET /api/executions/{execution_id}) has the details"
+    )]
     Failed { workflow: String, execution_id: String },
+    #[error("workflow {workflow:?} returned an invalid response: {reason}")]
     InvalidResponse { workflow: String, execution_id: String, reason: String },
 }
 
 impl IntoResponse for WebhookError {
     fn into_response(self) -> Response {
-        let (status, body) = match self {
-            Self::NoRoute { method, path } => {
-                (StatusCode::NOT_FOUND, json!({ "error": format!("no webhook answers {method} {path}") }))
+        let mut body = json!({ "error": self.to_string() });
+        let status = match &self {
+            Self::NoRoute { .. } => StatusCode::NOT_FOUND,
+            Self::WrongMethod { allowed, .. } => {
+                body["allowed"] = json!(allowed);
+                StatusCode::METHOD_NOT_ALLOWED
             }
-            Self::WrongMethod { method, path, ref allowed } => {
-                let mut response = (
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    Json(json!({
-                        "error": format!("{path} does not answer {method}; it answers {}", allowed.join(", ")),
-                        "allowed": allowed,
-                    })),
-                )
-                    .into_response();
-                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
-                    response.headers_mut().insert(header::ALLOW, value);
+            Self::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::BadBody => StatusCode::BAD_REQUEST,
+            Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Timeout { workflow, execution_id, .. }
+            | Self::Failed { workflow, execution_id }
+            | Self::InvalidResponse { workflow, execution_id, .. } => {
+                body["workflow"] = json!(workflow);
+                body["executionId"] = json!(execution_id);
+                if matches!(self, Self::Timeout { .. }) {
+                    StatusCode::GATEWAY_TIMEOUT
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR
                 }
-                return response;
             }
-            Self::BodyTooLarge { limit } => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                json!({ "error": format!("request body is larger than the host's limit of {limit} bytes") }),
-            ),
-            Self::Busy(busy) => {
-                let body = json!({ "error": format!("{busy}; retry shortly") });
-                let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
-            }
-            Self::BadBody => (StatusCode::BAD_REQUEST, json!({ "error": "could not read the request body" })),
-            Self::Timeout { workflow, execution_id, limit } => (
-                StatusCode::GATEWAY_TIMEOUT,
-                json!({
-                    "error": format!("workflow {workflow:?} timed out: it ran past its {}s limit and was stopped", limit.as_secs_f64()),
-                    "workflow": workflow,
-                    "executionId": execution_id,
-                }),
-            ),
-            Self::Failed { workflow, execution_id } => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({
-                    "error": format!("workflow {workflow:?} failed (trapped); the host's log has the details under this execution id"),
-                    "workflow": workflow,
-                    "executionId": execution_id,
-                }),
-            ),
-            Self::InvalidResponse { workflow, execution_id, reason } => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                json!({
-                    "error": format!("workflow {workflow:?} returned an invalid response: {reason}"),
-                    "workflow": workflow,
-                    "executionId": execution_id,
-                }),
-            ),
         };
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        let headers = response.headers_mut();
+        match &self {
+            Self::WrongMethod { allowed, .. } => {
+                if let Ok(value) = HeaderValue::from_str(&allowed.join(", ")) {
+                    headers.insert(header::ALLOW, value);
+                }
+            }
+            Self::Busy(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
     }
 }

@@ -8,7 +8,9 @@ mod admin;
 mod api_error;
 pub mod auth;
 mod error;
+mod invoke;
 mod kv_api;
+mod observe;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,9 +26,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use self::error::WebhookError;
 use crate::bindings;
+use crate::executions::{self, Executions, Record, Status};
 use crate::kv::Kv;
-use crate::registry::{Registry, RouteMatch};
-use crate::runtime::{Admission, ExecError, Runtime};
+use crate::registry::{Deployment, Registry, RouteMatch};
+use crate::runtime::{Admission, ExecError, Execution, LogLine, Runtime};
 
 /// Size limits on what crosses the host's HTTP edge.
 #[derive(Debug, Clone, Copy)]
@@ -55,13 +58,17 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The admin API's bearer token.
     pub token: Arc<str>,
+    pub executions: Arc<Executions>,
 }
 
 /// The host's routes; tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/workflows", get(admin::list))
+        .route("/executions", get(observe::executions))
+        .route("/executions/{id}", get(observe::execution))
         .route("/workflows/{id}", put(admin::deploy).get(admin::get).delete(admin::undeploy))
+        .route("/workflows/{id}/triggers/{name}/invoke", axum::routing::post(invoke::invoke))
         .route("/kv/{workflow}", get(kv_api::tables).post(kv_api::batch))
         .route("/kv/{workflow}/{table}", get(kv_api::keys))
         .route(
@@ -74,12 +81,18 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token));
     Router::new()
         .route("/webhook/{*path}", any(webhook))
+        .route("/metrics", get(observe::metrics))
+        .route("/healthz", get(observe::healthz))
+        .route("/readyz", get(observe::readyz))
         .nest("/api", api)
         .fallback(|method: Method, uri: Uri| async move {
             WebhookError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
         })
         .with_state(state)
 }
+
+/// The header that names a webhook's execution, for `GET /api/executions/{id}`.
+pub const EXECUTION_HEADER: &str = "x-floww-execution-id";
 
 async fn webhook(
     State(app): State<AppState>,
@@ -88,21 +101,88 @@ async fn webhook(
     Query(query): Query<Vec<(String, String)>>,
     headers: HeaderMap,
     body: Body,
-) -> Result<Response, WebhookError> {
+) -> Response {
     let path = uri.path().strip_prefix("/webhook").unwrap_or_default().to_owned();
     let deployment = match app.registry.route(method.as_str(), &path) {
         RouteMatch::Found(d) => d,
         RouteMatch::WrongMethod(allowed) => {
-            return Err(WebhookError::WrongMethod { method: method.to_string(), path: uri.path().into(), allowed });
+            let path = uri.path().into();
+            return WebhookError::WrongMethod { method: method.to_string(), path, allowed }.into_response();
         }
         RouteMatch::NotFound => {
-            return Err(WebhookError::NoRoute { method: method.to_string(), path: uri.path().into() });
+            return WebhookError::NoRoute { method: method.to_string(), path: uri.path().into() }.into_response();
         }
     };
-    // Admit before buffering the body: the queue bounds what the host holds.
-    let slot = app.admission.enter().await.map_err(WebhookError::Busy)?;
-    let body = read_body(body, app.limits.request_body).await?;
+    let execution_id = uuid::Uuid::now_v7().to_string();
+    let (workflow, trigger) = (deployment.manifest.id.clone(), format!("webhook {method} {path}"));
+    let started_at = executions::now_ms();
+    let started = Instant::now();
+    let ended = run_webhook(&app, deployment, &execution_id, method, path, query, headers, body).await;
+    let took = started.elapsed();
 
+    let status = match &ended.response {
+        Ok(_) => Status::Completed,
+        Err(WebhookError::Busy(_) | WebhookError::BodyTooLarge { .. } | WebhookError::BadBody) => Status::Rejected,
+        Err(WebhookError::Timeout { .. }) => Status::Timeout,
+        Err(_) => Status::Failed,
+    };
+    let mut response = ended.response.unwrap_or_else(IntoResponse::into_response);
+    match &ended.detail {
+        Some(detail) => tracing::warn!(%workflow, execution = %execution_id, ?took, "{trigger}: {detail}"),
+        None => tracing::info!(%workflow, execution = %execution_id, ?took, "{trigger} -> {}", response.status()),
+    }
+    crate::metrics::global().execution(&workflow, &trigger, status.as_str(), took);
+    app.executions.keep(&Record {
+        id: execution_id.clone(),
+        workflow,
+        trigger,
+        status,
+        started_at,
+        duration_ms: took.as_secs_f64() * 1000.0,
+        error: ended.detail,
+        logs: ended.logs,
+    });
+    if let Ok(id) = HeaderValue::from_str(&execution_id) {
+        response.headers_mut().insert(EXECUTION_HEADER, id);
+    }
+    response
+}
+
+/// How a webhook execution ended: the answer, what went wrong (for the log
+/// and the record, never for the caller), and the guest's log lines.
+struct Ended {
+    response: Result<Response, WebhookError>,
+    detail: Option<String>,
+    logs: Vec<LogLine>,
+}
+
+impl Ended {
+    fn refused(error: WebhookError) -> Self {
+        let detail = Some(error.to_string());
+        Ended { response: Err(error), detail, logs: Vec::new() }
+    }
+}
+
+#[expect(clippy::too_many_arguments, reason = "the parts of one request, taken apart by axum")]
+async fn run_webhook(
+    app: &AppState,
+    deployment: Arc<Deployment>,
+    execution_id: &str,
+    method: Method,
+    path: String,
+    query: Vec<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Ended {
+    // Admit before buffering the body: the queue bounds what the host holds.
+    let slot = match app.admission.enter().await {
+        Ok(slot) => slot,
+        Err(busy) => return Ended::refused(WebhookError::Busy(busy)),
+    };
+    let body = match read_body(body, app.limits.request_body).await {
+        Ok(body) => body,
+        Err(e) => return Ended::refused(e),
+    };
     let request = bindings::Request {
         method: method.to_string(),
         path,
@@ -113,10 +193,9 @@ async fn webhook(
             .collect(),
         body,
     };
-    let execution_id = uuid::Uuid::now_v7().to_string();
-    let started = Instant::now();
-    let outcome = {
-        let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
+    let workflow = deployment.manifest.id.clone();
+    let execution = {
+        let (runtime, execution_id) = (app.runtime.clone(), execution_id.to_owned());
         tokio::task::spawn_blocking(move || {
             let _slot = slot;
             let manifest = &deployment.manifest;
@@ -124,37 +203,28 @@ async fn webhook(
         })
         .await
     };
-    let elapsed = started.elapsed();
-    let workflow = deployment.manifest.id.clone();
-
-    let failed = |error: &dyn std::fmt::Display| {
-        tracing::warn!(%workflow, execution = %execution_id, ?elapsed, "{method} {path}: {error}", path = uri.path());
-    };
-    let response = match outcome {
-        Ok(Ok(response)) => guest_response(response, app.limits.response_body),
-        Ok(Err(ExecError::Timeout(limit))) => {
-            failed(&format!("stopped after {limit:?}"));
-            return Err(WebhookError::Timeout { workflow, execution_id, limit });
-        }
-        Ok(Err(e)) => {
-            failed(&e);
-            return Err(WebhookError::Failed { workflow, execution_id });
-        }
+    let Execution { result, logs } = match execution {
+        Ok(execution) => execution,
         Err(join) => {
-            failed(&join);
-            return Err(WebhookError::Failed { workflow, execution_id });
+            let failed = WebhookError::Failed { workflow, execution_id: execution_id.into() };
+            return Ended { response: Err(failed), detail: Some(join.to_string()), logs: Vec::new() };
         }
     };
-    match response {
-        Ok(response) => {
-            tracing::info!(%workflow, execution = %execution_id, ?elapsed, "{method} {} -> {}", uri.path(), response.status());
-            Ok(response)
+    let execution_id = execution_id.to_owned();
+    let (response, detail) = match result {
+        Ok(response) => match guest_response(response, app.limits.response_body) {
+            Ok(response) => (Ok(response), None),
+            Err(reason) => {
+                let detail = format!("invalid response: {reason}");
+                (Err(WebhookError::InvalidResponse { workflow, execution_id, reason }), Some(detail))
+            }
+        },
+        Err(ExecError::Timeout(limit)) => {
+            (Err(WebhookError::Timeout { workflow, execution_id, limit }), Some(format!("stopped after {limit:?}")))
         }
-        Err(reason) => {
-            failed(&reason);
-            Err(WebhookError::InvalidResponse { workflow, execution_id, reason })
-        }
-    }
+        Err(e) => (Err(WebhookError::Failed { workflow, execution_id }), Some(e.to_string())),
+    };
+    Ended { response, detail, logs }
 }
 
 /// Buffers a request body of at most `limit` bytes.

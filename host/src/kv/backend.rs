@@ -68,6 +68,16 @@ impl Write<'_> {
         }
     }
 
+    /// The operation's WIT name, e.g. `set-if`.
+    pub fn operation(&self) -> &'static str {
+        match self {
+            Write::Set { .. } => "set",
+            Write::SetIf { .. } => "set-if",
+            Write::Delete { .. } => "delete",
+            Write::Increment { .. } => "increment",
+        }
+    }
+
     pub fn key(&self) -> &str {
         match self {
             Write::Set { key, .. }

@@ -39,6 +39,12 @@ fn to_wit(e: KvError) -> wit::KvError {
     }
 }
 
+/// Counts a guest's KV call by operation and result, then converts its error.
+fn counted<T>(operation: &'static str, result: Result<T, KvError>) -> Result<T, wit::KvError> {
+    crate::metrics::global().kv_operation(operation, result.as_ref().map_or_else(KvError::kind, |_| "ok"));
+    result.map_err(to_wit)
+}
+
 fn wit_item(item: Item) -> wit::Item {
     wit::Item {
         key: item.key,
@@ -90,17 +96,17 @@ fn wit_written(w: Written) -> wit::Written {
 
 impl KvCtx {
     fn one(&self, write: Write<'_>) -> Result<Written, wit::KvError> {
-        self.kv.write_one(&self.caller, write).map_err(to_wit)
+        counted(write.operation(), self.kv.write_one(&self.caller, write))
     }
 }
 
 impl wit::Host for KvCtx {
     fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
-        self.kv.get(&self.caller, &table, &key).map(|item| item.value).map_err(to_wit)
+        counted("get", self.kv.get(&self.caller, &table, &key).map(|item| item.value))
     }
 
     fn get_item(&mut self, table: String, key: String) -> Result<wit::Item, wit::KvError> {
-        self.kv.get(&self.caller, &table, &key).map(wit_item).map_err(to_wit)
+        counted("get-item", self.kv.get(&self.caller, &table, &key).map(wit_item))
     }
 
     fn set(&mut self, table: String, key: String, value: String, ttl_ms: Option<u64>) -> Result<u64, wit::KvError> {
@@ -138,28 +144,34 @@ impl wit::Host for KvCtx {
     fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
         let writes: Vec<Write<'_>> = writes.iter().map(write_of).collect();
         match self.kv.write(&self.caller, &writes) {
-            Ok(written) => Ok(written.into_iter().map(wit_written).collect()),
-            Err(e) => Err(wit::BatchError { index: e.index as u32, error: to_wit(e.error) }),
+            Ok(written) => {
+                crate::metrics::global().kv_operation("batch", "ok");
+                Ok(written.into_iter().map(wit_written).collect())
+            }
+            Err(e) => {
+                crate::metrics::global().kv_operation("batch", e.error.kind());
+                Err(wit::BatchError { index: e.index as u32, error: to_wit(e.error) })
+            }
         }
     }
 
     fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
-        let tables = self.kv.list_tables(&self.caller).map_err(to_wit)?;
+        let tables = counted("list-tables", self.kv.list_tables(&self.caller))?;
         Ok(tables.into_iter().map(|t| t.name).collect())
     }
 
     fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
-        let page = self.kv.list_keys(&self.caller, &table, &list_options(options)).map_err(to_wit)?;
+        let page = counted("list-keys", self.kv.list_keys(&self.caller, &table, &list_options(options)))?;
         Ok(wit::KeyPage { keys: page.entries, cursor: page.cursor })
     }
 
     fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
-        let page = self.kv.list_items(&self.caller, &table, &list_options(options)).map_err(to_wit)?;
+        let page = counted("list-items", self.kv.list_items(&self.caller, &table, &list_options(options)))?;
         Ok(wit::ItemPage { items: page.entries.into_iter().map(wit_item).collect(), cursor: page.cursor })
     }
 
     fn list_permissions(&mut self, table: String) -> Result<Vec<wit::Permission>, wit::KvError> {
-        let perms = self.kv.list_permissions(&self.caller, &table).map_err(to_wit)?;
+        let perms = counted("list-permissions", self.kv.list_permissions(&self.caller, &table))?;
         Ok(perms.into_iter().map(wit_permission).collect())
     }
 
@@ -171,10 +183,10 @@ impl wit::Host for KvCtx {
         can_write: bool,
     ) -> Result<(), wit::KvError> {
         let access = Access { read: can_read, write: can_write };
-        self.kv.grant(&self.caller, &table, &workflow_id, access).map_err(to_wit)
+        counted("grant-permission", self.kv.grant(&self.caller, &table, &workflow_id, access))
     }
 
     fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
-        self.kv.revoke(&self.caller, &table, &workflow_id).map_err(to_wit)
+        counted("revoke-permission", self.kv.revoke(&self.caller, &table, &workflow_id))
     }
 }

@@ -50,6 +50,20 @@ pub enum KvError {
 
 pub type KvResult<T> = Result<T, KvError>;
 
+impl KvError {
+    /// The WIT case name, e.g. `not-found`: for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            KvError::NotFound(_) => "not-found",
+            KvError::PermissionDenied(_) => "permission-denied",
+            KvError::InvalidInput(_) => "invalid-input",
+            KvError::ValueTooLarge(_) => "value-too-large",
+            KvError::Conflict(_) => "conflict",
+            KvError::Internal(_) => "internal",
+        }
+    }
+}
+
 /// A table and the workflow that owns it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableInfo {

@@ -38,6 +38,11 @@ impl SledBackend {
         Self::with_db(sled::Config::new().path(dir).open()?, durable)
     }
 
+    /// The database, for other records kept beside the KV data.
+    pub fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     /// A database that lives only as long as the value: for tests.
     #[cfg(test)]
     pub fn temporary() -> StorageResult<Self> {

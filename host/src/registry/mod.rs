@@ -1,8 +1,10 @@
-//! The deployed workflows: their ids, compiled components and webhook routes,
-//! and their persistence in the data dir, so a restart serves the same
-//! webhooks. A deploy is checked whole before it is swapped in: on any error
-//! the running set is unchanged. A swap is one pointer change under a lock:
-//! executions already running keep the version they started with.
+//! The deployed workflows: their ids, compiled components and triggers
+//! (webhook routes, cron schedules, manual triggers), and their persistence in
+//! the data dir, so a restart serves the same webhooks. A deploy is checked
+//! whole before it is swapped in: on any error the running set is unchanged. A
+//! swap is one pointer change under a lock: executions already running keep the
+//! version they started with. Every change is announced on a watch channel
+//! ([`Registry::subscribe`]), which the scheduler follows.
 //!
 //! On disk, under the data dir:
 //! - `components/<sha256>.wasm`: component bytes, content-addressed, written first;
@@ -18,10 +20,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tokio::sync::watch;
 
-use crate::bindings::Trigger;
 use crate::kv::{WorkflowDirectory, check_workflow_id};
 use crate::runtime::{ExecError, Runtime, Workflow};
+
+mod triggers;
+
+pub use self::triggers::{WORKFLOW_SEGMENT, input_validator};
 
 /// A webhook a workflow answers: `method` requests to `/webhook<path>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -30,12 +36,32 @@ pub struct Route {
     pub path: String,
 }
 
+/// A cron trigger: the workflow's `handle-cron` runs at each tick of `schedule` (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CronTrigger {
+    pub schedule: String,
+}
+
+/// A trigger an operator runs through the admin API, with JSON input that
+/// must match `input_schema` (JSON Schema text) when there is one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManualTrigger {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<String>,
+}
+
 /// What is recorded of a deployed workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Manifest {
     pub id: String,
     pub routes: Vec<Route>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub crons: Vec<CronTrigger>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub manuals: Vec<ManualTrigger>,
     pub sha256: String,
     pub size: usize,
     pub deployed_at_ms: u64,
@@ -47,6 +73,11 @@ pub struct Manifest {
 impl Manifest {
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout_ms.map(Duration::from_millis)
+    }
+
+    /// The manual trigger called `name`, if the workflow declares one.
+    pub fn manual(&self, name: &str) -> Option<&ManualTrigger> {
+        self.manuals.iter().find(|m| m.name == name)
     }
 }
 
@@ -118,6 +149,8 @@ pub struct Registry {
     deployed: RwLock<Deployed>,
     /// Serialises deploys and undeploys, so conflict checks see every earlier one.
     changing: Mutex<()>,
+    /// Bumped after every change of the deployed set.
+    changes: watch::Sender<u64>,
 }
 
 impl Registry {
@@ -129,6 +162,7 @@ impl Registry {
             cache_dir: data_dir.join("cache"),
             deployed: RwLock::default(),
             changing: Mutex::default(),
+            changes: watch::Sender::new(0),
         };
         for dir in [&registry.components_dir, &registry.workflows_dir, &registry.cache_dir] {
             fs::create_dir_all(dir)?;
@@ -187,13 +221,15 @@ impl Registry {
         let sha256 = format!("{:x}", Sha256::digest(bytes));
         let workflow = runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
         let triggers = runtime.triggers(&workflow, id, options.timeout).map_err(DeployError::Triggers)?;
-        let routes = routes_of(id, triggers)?;
+        let triggers::Checked { routes, crons, manuals } = triggers::check(id, triggers)?;
 
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         self.check_routes_free(id, &routes)?;
         let manifest = Manifest {
             id: id.to_owned(),
             routes,
+            crons,
+            manuals,
             sha256,
             size: bytes.len(),
             deployed_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
@@ -217,8 +253,14 @@ impl Registry {
             deployed.routes.remove(route);
         }
         drop(deployed);
+        self.changes.send_modify(|n| *n += 1);
         fs::remove_file(self.manifest_path(id))?;
         Ok(())
+    }
+
+    /// A receiver that sees a new value after every deploy, redeploy and undeploy.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn route(&self, method: &str, path: &str) -> RouteMatch {
@@ -266,6 +308,8 @@ impl Registry {
             deployed.routes.insert(route.clone(), deployment.clone());
         }
         deployed.by_id.insert(deployment.manifest.id.clone(), deployment);
+        drop(deployed);
+        self.changes.send_modify(|n| *n += 1);
     }
 
     fn component_path(&self, sha256: &str) -> PathBuf {
@@ -323,7 +367,7 @@ impl WorkflowDirectory for Registry {
 
 /// Writes a file via a synced temporary and a rename, so readers and crashes
 /// see the old file or the new one, never half of one.
-fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let tmp = path.with_extension("tmp");
     {
         let mut file = fs::File::create(&tmp)?;
@@ -335,85 +379,4 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
         fs::File::open(dir)?.sync_all()?;
     }
     Ok(())
-}
-
-const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
-
-/// A path segment the host fills with the workflow id, so one component can be
-/// deployed under several ids: `/{workflow}/visits` → `/tenant-a/visits`.
-pub const WORKFLOW_SEGMENT: &str = "{workflow}";
-
-/// Checks declared triggers and turns them into routes for workflow `id`.
-fn routes_of(id: &str, triggers: Vec<Trigger>) -> Result<Vec<Route>, DeployError> {
-    let mut routes: Vec<Route> = Vec::new();
-    for Trigger::Webhook(hook) in triggers {
-        let declared = &hook.path;
-        let templated_well = declared.split('/').all(|s| s == WORKFLOW_SEGMENT || !s.contains(['{', '}']));
-        let path = declared.replace(WORKFLOW_SEGMENT, id);
-        let path_ok = templated_well
-            && path.starts_with('/')
-            && path.len() <= 1024
-            && path.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c));
-        if !path_ok {
-            return Err(DeployError::InvalidTrigger(format!(
-                "webhook path {declared:?} must start with / and use only A-Z a-z 0-9 / - _ . ~ \
-                 (and {WORKFLOW_SEGMENT} as a whole segment)"
-            )));
-        }
-        if !METHODS.contains(&hook.method.as_str()) {
-            return Err(DeployError::InvalidTrigger(format!(
-                "webhook {declared} has method {:?}; use one of {}",
-                hook.method,
-                METHODS.join(", ")
-            )));
-        }
-        let route = Route { method: hook.method, path };
-        if routes.contains(&route) {
-            return Err(DeployError::InvalidTrigger(format!(
-                "webhook {} {} is declared twice",
-                route.method, route.path
-            )));
-        }
-        routes.push(route);
-    }
-    Ok(routes)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::bindings::Webhook;
-
-    fn hook(method: &str, path: &str) -> Trigger {
-        Trigger::Webhook(Webhook { method: method.into(), path: path.into() })
-    }
-
-    #[test]
-    fn triggers_become_routes() {
-        let routes = routes_of("w", vec![hook("POST", "/users"), hook("GET", "/users")]).unwrap();
-        assert_eq!(routes.len(), 2);
-        assert_eq!(routes[1], Route { method: "GET".into(), path: "/users".into() });
-    }
-
-    #[test]
-    fn the_workflow_segment_becomes_the_id() {
-        let routes = routes_of("tenant-a", vec![hook("POST", "/{workflow}/visits")]).unwrap();
-        assert_eq!(routes[0].path, "/tenant-a/visits");
-    }
-
-    #[test]
-    fn bad_triggers_are_refused_with_the_reason() {
-        for (trigger, needle) in [
-            (hook("POST", "users"), "must start with /"),
-            (hook("POST", "/a b"), "must start with /"),
-            (hook("POST", "/x{workflow}"), "as a whole segment"),
-            (hook("POST", "/{id}/a"), "as a whole segment"),
-            (hook("FETCH", "/a"), "has method \"FETCH\""),
-        ] {
-            let err = routes_of("w", vec![trigger]).unwrap_err().to_string();
-            assert!(err.contains(needle), "{err}");
-        }
-        let twice = routes_of("w", vec![hook("POST", "/a"), hook("POST", "/a")]).unwrap_err();
-        assert!(twice.to_string().contains("declared twice"));
-    }
 }

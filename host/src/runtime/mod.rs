@@ -19,7 +19,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use self::admission::{Admission, Busy};
 use self::log::GuestLog;
-use crate::bindings::{Request, Response, Trigger, WorkflowPre};
+pub use self::log::LogLine;
+use crate::bindings::{CronEvent, Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
 
 /// How often the epoch advances: the granularity of execution deadlines.
@@ -43,6 +44,12 @@ impl Default for Limits {
     fn default() -> Self {
         Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20 }
     }
+}
+
+/// What an execution produced, with the lines the guest logged on the way.
+pub struct Execution<T> {
+    pub result: Result<T, ExecError>,
+    pub logs: Vec<LogLine>,
 }
 
 /// Why an execution did not produce a result.
@@ -141,6 +148,7 @@ impl Runtime {
         self.execute(workflow, workflow_id, "deploy", timeout, |instance, store| {
             instance.floww_workflow_handler().call_triggers(store)
         })
+        .result
     }
 
     /// Runs one webhook request through a fresh instance of `workflow`.
@@ -151,9 +159,41 @@ impl Runtime {
         execution_id: &str,
         timeout: Option<Duration>,
         request: &Request,
-    ) -> Result<Response, ExecError> {
+    ) -> Execution<Response> {
         self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
             instance.floww_workflow_handler().call_handle_webhook(store, request)
+        })
+    }
+
+    /// Runs one tick of a cron trigger through a fresh instance of `workflow`;
+    /// `Err` is the guest's own error message.
+    pub fn handle_cron(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+        execution_id: &str,
+        timeout: Option<Duration>,
+        event: &CronEvent,
+    ) -> Execution<Result<(), String>> {
+        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
+            instance.floww_workflow_handler().call_handle_cron(store, event)
+        })
+    }
+
+    /// Runs manual trigger `name` with `input` (JSON text) through a fresh
+    /// instance of `workflow`: the output as JSON text, or the guest's own
+    /// error message.
+    pub fn handle_manual(
+        &self,
+        workflow: &Workflow,
+        workflow_id: &str,
+        execution_id: &str,
+        timeout: Option<Duration>,
+        name: &str,
+        input: &str,
+    ) -> Execution<Result<String, String>> {
+        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
+            instance.floww_workflow_handler().call_handle_manual(store, name, input)
         })
     }
 
@@ -164,7 +204,7 @@ impl Runtime {
         execution_id: &str,
         timeout: Option<Duration>,
         call: impl FnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
-    ) -> Result<R, ExecError> {
+    ) -> Execution<R> {
         let caller: Arc<str> = workflow_id.into();
         let state = ExecutionState {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
@@ -186,10 +226,11 @@ impl Runtime {
         store.epoch_deadline_trap();
 
         let result = workflow.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
-        result.map_err(|e| match e.downcast_ref::<Trap>() {
+        let result = result.map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => ExecError::Timeout(timeout),
             _ => ExecError::Trap(e),
-        })
+        });
+        Execution { result, logs: store.into_data().log.into_lines() }
     }
 }
 

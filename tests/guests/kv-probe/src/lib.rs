@@ -79,6 +79,9 @@ struct Probe {
     cursor: Option<String>,
     #[serde(default)]
     writes: Vec<ProbeWrite>,
+    /// Lines for the `log` op.
+    #[serde(default)]
+    lines: Vec<String>,
 }
 
 /// One write of a `batch` op.
@@ -105,10 +108,17 @@ pub fn handle(ctx: &Context, req: Request) -> floww::Result<Response> {
     if probe.op == "batch" {
         return batch(ctx, &probe);
     }
+    if probe.op == "log" {
+        // Each line to the host's log, in order, at info; ok = how many.
+        for line in &probe.lines {
+            floww::info!("{line}");
+        }
+        return Ok(ok(json!(probe.lines.len())));
+    }
     let outcome = run(ctx, &probe).ok_or_else(|| {
         Error::bad_request(format!(
             "unknown op `{}`: use get, get-item, set, set-if, increment, delete, batch, list-tables, list-keys, \
-             list-items, list-permissions, grant, revoke, cas-add or unsafe-add",
+             list-items, list-permissions, grant, revoke, cas-add, unsafe-add or log",
             probe.op
         ))
     })?;

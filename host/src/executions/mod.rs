@@ -1,0 +1,208 @@
+//! Execution records: for every execution its id, workflow, trigger,
+//! status, timing, error and the guest's log lines, kept for a number of
+//! days and a number per workflow, and queried by the admin API. Storage is
+//! a [`RecordStore`]; this module owns the queries and the retention rules.
+
+mod sled;
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use self::sled::SledRecords;
+use crate::kv::StorageError;
+use crate::runtime::LogLine;
+
+/// How an execution ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Completed,
+    /// The guest trapped, returned an error, or gave an invalid response.
+    Failed,
+    Timeout,
+    /// Turned away before it ran: the host was at capacity.
+    Rejected,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Completed => "completed",
+            Status::Failed => "failed",
+            Status::Timeout => "timeout",
+            Status::Rejected => "rejected",
+        }
+    }
+}
+
+/// One execution, as kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record {
+    /// A UUIDv7: records sort by start time.
+    pub id: String,
+    pub workflow: String,
+    /// What ran it, e.g. `webhook POST /users`.
+    pub trigger: String,
+    pub status: Status,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: u64,
+    pub duration_ms: f64,
+    pub error: Option<String>,
+    pub logs: Vec<LogLine>,
+}
+
+/// Storage for records, keyed by id (so in start order).
+pub trait RecordStore: Send + Sync + 'static {
+    fn put(&self, record: &Record) -> Result<(), StorageError>;
+    fn get(&self, id: &str) -> Result<Option<Record>, StorageError>;
+    /// Records after `cursor` (exclusive) in id order, or before it when `newest_first`.
+    fn scan<'a>(
+        &'a self,
+        cursor: Option<&str>,
+        newest_first: bool,
+    ) -> Box<dyn Iterator<Item = Result<Record, StorageError>> + 'a>;
+    fn remove(&self, id: &str) -> Result<(), StorageError>;
+}
+
+/// Which records a query wants.
+#[derive(Debug, Clone, Default)]
+pub struct Query {
+    pub workflow: Option<String>,
+    pub status: Option<Status>,
+    pub limit: usize,
+    pub cursor: Option<String>,
+    pub newest_first: bool,
+}
+
+/// How long records are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    pub max_age: Duration,
+    pub per_workflow: usize,
+}
+
+pub struct Executions {
+    store: Box<dyn RecordStore>,
+    retention: Retention,
+}
+
+impl Executions {
+    pub fn new(store: Box<dyn RecordStore>, retention: Retention) -> Self {
+        Self { store, retention }
+    }
+
+    /// Keeps a record; a storage failure is logged, never passed on, so
+    /// record keeping can't fail an execution.
+    pub fn keep(&self, record: &Record) {
+        if let Err(e) = self.store.put(record) {
+            tracing::error!(execution = %record.id, "could not keep the execution record: {e}");
+        }
+    }
+
+    pub fn get(&self, id: &str) -> Result<Option<Record>, StorageError> {
+        self.store.get(id)
+    }
+
+    /// A page of records that match, and the cursor for the next page.
+    pub fn list(&self, query: &Query) -> Result<(Vec<Record>, Option<String>), StorageError> {
+        let mut page = Vec::new();
+        for record in self.store.scan(query.cursor.as_deref(), query.newest_first) {
+            let record = record?;
+            let wanted = query.workflow.as_ref().is_none_or(|w| *w == record.workflow)
+                && query.status.is_none_or(|s| s == record.status);
+            if !wanted {
+                continue;
+            }
+            if page.len() == query.limit {
+                let cursor = page.last().map(|r: &Record| r.id.clone());
+                return Ok((page, cursor));
+            }
+            page.push(record);
+        }
+        Ok((page, None))
+    }
+
+    /// Removes records older than the retention age or beyond the number
+    /// kept per workflow; returns how many.
+    pub fn prune(&self) -> Result<usize, StorageError> {
+        let oldest_kept = now_ms().saturating_sub(self.retention.max_age.as_millis() as u64);
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut doomed = Vec::new();
+        for record in self.store.scan(None, true) {
+            let record = record?;
+            let count = seen.entry(record.workflow.clone()).or_default();
+            *count += 1;
+            if *count > self.retention.per_workflow || record.started_at < oldest_kept {
+                doomed.push(record.id);
+            }
+        }
+        for id in &doomed {
+            self.store.remove(id)?;
+        }
+        Ok(doomed.len())
+    }
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, workflow: &str, status: Status, started_at: u64) -> Record {
+        Record {
+            id: id.into(),
+            workflow: workflow.into(),
+            trigger: "webhook POST /x".into(),
+            status,
+            started_at,
+            duration_ms: 1.0,
+            error: None,
+            logs: vec![],
+        }
+    }
+
+    fn executions(retention: Retention) -> Executions {
+        let db = ::sled::Config::new().temporary(true).open().unwrap();
+        Executions::new(Box::new(SledRecords::new(&db).unwrap()), retention)
+    }
+
+    const KEEP_ALL: Retention = Retention { max_age: Duration::from_secs(3600), per_workflow: 100 };
+
+    #[test]
+    fn queries_filter_and_page_in_either_order() {
+        let ex = executions(KEEP_ALL);
+        let now = now_ms();
+        for (i, wf) in ["a", "b", "a", "a"].iter().enumerate() {
+            let status = if i == 2 { Status::Failed } else { Status::Completed };
+            ex.keep(&record(&format!("id{i}"), wf, status, now));
+        }
+        let q = Query { workflow: Some("a".into()), limit: 2, ..Query::default() };
+        let (page, cursor) = ex.list(&q).unwrap();
+        assert_eq!(page.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["id0", "id2"]);
+        let (rest, end) = ex.list(&Query { cursor, ..q.clone() }).unwrap();
+        assert_eq!((rest.len(), end), (1, None));
+        let newest = ex.list(&Query { limit: 1, newest_first: true, ..q.clone() }).unwrap().0;
+        assert_eq!(newest[0].id, "id3");
+        let failed = ex.list(&Query { status: Some(Status::Failed), limit: 10, ..Query::default() }).unwrap().0;
+        assert_eq!(failed.len(), 1);
+    }
+
+    #[test]
+    fn pruning_keeps_the_newest_per_workflow_and_drops_old_ones() {
+        let ex = executions(Retention { max_age: Duration::from_secs(60), per_workflow: 2 });
+        let now = now_ms();
+        for i in 0..4 {
+            ex.keep(&record(&format!("a{i}"), "a", Status::Completed, now));
+        }
+        ex.keep(&record("b0", "b", Status::Completed, now - 120_000));
+        assert_eq!(ex.prune().unwrap(), 3);
+        let left = ex.list(&Query { limit: 10, ..Query::default() }).unwrap().0;
+        assert_eq!(left.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a2", "a3"]);
+    }
+}

@@ -1,0 +1,294 @@
+//! The scheduler: runs each deployed cron trigger at the ticks its schedule
+//! names (UTC), through the runtime on a blocking thread, behind the same
+//! admission (back-pressure) as webhooks.
+//!
+//! Rules:
+//! - **At most once.** A tick is [claimed](Ticks::claim) on disk before it
+//!   runs, and only a tick later than the last one claimed can be: no tick
+//!   runs twice, across restarts and crashes included.
+//! - **No bursts.** Ticks that fell while the host was down, while the
+//!   previous run of the same schedule was still going, or while the host was
+//!   at capacity are skipped, with a warning that says how many.
+//! - **Follows deploys.** One task per (workflow, schedule), started and
+//!   stopped as the registry changes. A redeploy that keeps a schedule keeps
+//!   its task (the next tick runs the new version); one that drops it, or an
+//!   undeploy, stops the task and forgets its record.
+//!
+//! It reads the registry and calls the runtime; it never changes either.
+
+mod schedule;
+mod ticks;
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use self::schedule::{Schedule, ScheduleError};
+pub use self::ticks::Ticks;
+use crate::bindings::CronEvent;
+use crate::executions::{self, Executions, Record, Status};
+use crate::registry::Registry;
+use crate::runtime::{Admission, ExecError, Execution, Runtime};
+
+/// Skipped ticks are counted up to this many (a long outage of a per-second
+/// schedule would otherwise take a while to count).
+const MAX_COUNTED: usize = 100_000;
+
+/// The longest single sleep: the wall clock is looked at again after it, so a
+/// clock that is set forward or back is noticed.
+const MAX_SLEEP: Duration = Duration::from_secs(60);
+
+/// What the scheduler's tasks share.
+struct Shared {
+    registry: Arc<Registry>,
+    runtime: Arc<Runtime>,
+    admission: Arc<Admission>,
+    executions: Arc<Executions>,
+    ticks: Ticks,
+}
+
+/// The scheduler, ready to [start](Scheduler::start).
+pub struct Scheduler {
+    shared: Arc<Shared>,
+}
+
+/// The running scheduler; dropping it stops every cron task.
+pub struct Running {
+    supervisor: JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.supervisor.abort();
+    }
+}
+
+impl Scheduler {
+    pub fn new(
+        registry: Arc<Registry>,
+        runtime: Arc<Runtime>,
+        admission: Arc<Admission>,
+        executions: Arc<Executions>,
+        ticks: Ticks,
+    ) -> Scheduler {
+        Scheduler { shared: Arc::new(Shared { registry, runtime, admission, executions, ticks }) }
+    }
+
+    /// Starts running the registry's crons, and follows its changes. Call it
+    /// inside the Tokio runtime that serves the host.
+    pub fn start(self) -> Running {
+        let changes = self.shared.registry.subscribe();
+        Running { supervisor: tokio::spawn(supervise(self.shared, changes)) }
+    }
+}
+
+type JobKey = (String, String);
+
+/// Keeps one task per deployed (workflow, schedule), until the registry goes.
+async fn supervise(shared: Arc<Shared>, mut changes: watch::Receiver<u64>) {
+    /// Aborts the cron tasks when the supervisor itself ends or is aborted.
+    struct Jobs(HashMap<JobKey, JoinHandle<()>>);
+    impl Drop for Jobs {
+        fn drop(&mut self) {
+            self.0.values().for_each(JoinHandle::abort);
+        }
+    }
+
+    let mut jobs = Jobs(HashMap::new());
+    let mut first = true;
+    loop {
+        changes.mark_unchanged();
+        let wanted = wanted(&shared.registry);
+        let stopped: Vec<JobKey> = jobs.0.keys().filter(|key| !wanted.contains_key(*key)).cloned().collect();
+        for key in &stopped {
+            if let Some(job) = jobs.0.remove(key) {
+                job.abort();
+            }
+            tracing::info!(workflow = %key.0, "cron {:?} stopped: the workflow no longer declares it", key.1);
+        }
+        // Records of schedules that are gone: those just stopped and, at
+        // start-up, any left from workflows undeployed or changed meanwhile.
+        let keep: Vec<JobKey> = wanted.keys().cloned().collect();
+        if first || !stopped.is_empty() {
+            let shared = shared.clone();
+            let forgotten = tokio::task::spawn_blocking(move || {
+                shared.ticks.retain(|workflow, schedule| keep.iter().any(|(w, s)| w == workflow && s == schedule))
+            });
+            if let Ok(Err(e)) = forgotten.await {
+                tracing::warn!("could not forget the ticks of removed cron triggers: {e}");
+            }
+        }
+        first = false;
+        for (key, schedule) in wanted {
+            if let Entry::Vacant(vacant) = jobs.0.entry(key) {
+                let workflow = vacant.key().0.clone();
+                vacant.insert(tokio::spawn(run(shared.clone(), workflow, schedule)));
+            }
+        }
+        if changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Every cron the registry's workflows declare, parsed.
+fn wanted(registry: &Registry) -> HashMap<JobKey, Schedule> {
+    let mut wanted = HashMap::new();
+    for deployment in registry.list() {
+        let workflow = &deployment.manifest.id;
+        for cron in &deployment.manifest.crons {
+            match Schedule::parse(&cron.schedule) {
+                Ok(schedule) => {
+                    wanted.insert((workflow.clone(), cron.schedule.clone()), schedule);
+                }
+                // Checked at deploy; only a manifest from elsewhere gets here.
+                Err(e) => tracing::error!(%workflow, "not scheduling this cron: {e}"),
+            }
+        }
+    }
+    wanted
+}
+
+/// Runs one schedule of one workflow, tick after tick, until aborted.
+async fn run(shared: Arc<Shared>, workflow: String, schedule: Schedule) {
+    let last = {
+        let (shared, workflow, text) = (shared.clone(), workflow.clone(), schedule.as_str().to_owned());
+        tokio::task::spawn_blocking(move || shared.ticks.last(&workflow, &text)).await
+    };
+    let last = match last {
+        Ok(Ok(last)) => last,
+        Ok(Err(e)) => {
+            // Running anyway is safe: the claim below refuses a tick already run.
+            tracing::warn!(%workflow, "cron {:?}: could not read its last tick: {e}", schedule.as_str());
+            None
+        }
+        Err(_) => return,
+    };
+    let now = executions::now_ms();
+    if let Some(last) = last {
+        skipped(&workflow, &schedule, last, now, "while the host was not running");
+    }
+    // Never before the last tick fired, even if the clock was set back.
+    let mut after = last.map_or(now, |last| last.max(now));
+    loop {
+        let Some(tick) = schedule.next_after(after) else {
+            tracing::warn!(%workflow, "cron {:?} has no more ticks", schedule.as_str());
+            return;
+        };
+        tracing::debug!(%workflow, "cron {:?}: next tick at {tick}", schedule.as_str());
+        sleep_until(tick).await;
+        fire(&shared, &workflow, &schedule, tick).await;
+        let now = executions::now_ms();
+        skipped(&workflow, &schedule, tick, now, "while the run before them was still going");
+        after = tick.max(now);
+    }
+}
+
+/// Warns about the ticks in `(after, now]`, which will not run.
+fn skipped(workflow: &str, schedule: &Schedule, after: u64, now: u64, why: &str) {
+    let count = schedule.count_between(after, now, MAX_COUNTED);
+    if count > 0 {
+        let count = if count == MAX_COUNTED { format!("{MAX_COUNTED} or more") } else { count.to_string() };
+        tracing::warn!(%workflow, "cron {:?}: skipped {count} tick(s) that fell {why}", schedule.as_str());
+    }
+}
+
+/// Sleeps until the wall clock reads `at` (ms since the Unix epoch).
+async fn sleep_until(at: u64) {
+    loop {
+        let now = executions::now_ms();
+        if now >= at {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(at - now).min(MAX_SLEEP)).await;
+    }
+}
+
+/// Runs one tick: waits for a slot, claims the tick on disk, then runs it.
+async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u64) {
+    let deployment = shared.registry.get(workflow);
+    let Some(deployment) = deployment.filter(|d| d.manifest.crons.iter().any(|c| c.schedule == schedule.as_str()))
+    else {
+        return; // undeployed a moment ago; the supervisor is stopping this task
+    };
+    let execution_id = uuid::Uuid::now_v7().to_string();
+    let trigger = format!("cron {}", schedule.as_str());
+    let started_at = executions::now_ms();
+    let started = Instant::now();
+    let keep = |status: Status, error: Option<String>, logs| {
+        let took = started.elapsed();
+        crate::metrics::global().execution(workflow, &trigger, status.as_str(), took);
+        shared.executions.keep(&Record {
+            id: execution_id.clone(),
+            workflow: workflow.to_owned(),
+            trigger: trigger.clone(),
+            status,
+            started_at,
+            duration_ms: took.as_secs_f64() * 1000.0,
+            error,
+            logs,
+        });
+    };
+
+    let slot = match shared.admission.enter().await {
+        Ok(slot) => slot,
+        Err(busy) => {
+            tracing::warn!(%workflow, execution = %execution_id, "cron {:?}: tick {tick} skipped: {busy}", schedule.as_str());
+            keep(Status::Rejected, Some(busy.to_string()), Vec::new());
+            return;
+        }
+    };
+    let claimed = {
+        let (shared, workflow, text) = (shared.clone(), workflow.to_owned(), schedule.as_str().to_owned());
+        tokio::task::spawn_blocking(move || shared.ticks.claim(&workflow, &text, tick)).await
+    };
+    match claimed {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => {
+            tracing::warn!(%workflow, "cron {:?}: tick {tick} already ran; not running it again", schedule.as_str());
+            return;
+        }
+        Ok(Err(e)) => {
+            tracing::error!(
+                %workflow,
+                "cron {:?}: could not record tick {tick}, so it does not run (it could otherwise run twice): {e}",
+                schedule.as_str()
+            );
+            return;
+        }
+        Err(_) => return,
+    }
+
+    let event =
+        CronEvent { schedule: schedule.as_str().to_owned(), scheduled_at: tick, fired_at: executions::now_ms() };
+    let execution = {
+        let (runtime, execution_id) = (shared.runtime.clone(), execution_id.clone());
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            let manifest = &deployment.manifest;
+            runtime.handle_cron(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &event)
+        })
+        .await
+    };
+    let (status, error, logs) = match execution {
+        Ok(Execution { result: Ok(Ok(())), logs }) => (Status::Completed, None, logs),
+        Ok(Execution { result: Ok(Err(message)), logs }) => (Status::Failed, Some(message), logs),
+        Ok(Execution { result: Err(e @ ExecError::Timeout(_)), logs }) => (Status::Timeout, Some(e.to_string()), logs),
+        Ok(Execution { result: Err(e), logs }) => (Status::Failed, Some(e.to_string()), logs),
+        Err(join) => (Status::Failed, Some(join.to_string()), Vec::new()),
+    };
+    let took = started.elapsed();
+    match &error {
+        None => {
+            tracing::info!(%workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} ran", schedule.as_str())
+        }
+        Some(error) => tracing::warn!(
+            %workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} {}: {error}", schedule.as_str(), status.as_str()
+        ),
+    }
+    keep(status, error, logs);
+}

@@ -1,0 +1,177 @@
+//! Watching executions: every execution has an id and a record (status,
+//! timing, error, guest log lines in order); `/metrics` counts what ran;
+//! health endpoints; `floww logs`; JSON logs.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::admin::api;
+use crate::harness::{Host, answer, deploys, run_floww};
+
+const PROBE: (&str, &str) = ("owner", "tests/guests/probe-owner");
+const HOSTILE: (&str, &str) = ("hostile", "tests/guests/hostile");
+
+fn record(host: &Host, data: &std::path::Path, id: &str) -> Value {
+    let a = answer(api(host, data, "GET", &format!("/executions/{id}")));
+    assert_eq!(a.status, 200, "{}", a.json);
+    a.json
+}
+
+#[test]
+fn each_execution_has_an_id_and_a_record_with_its_log_lines_in_order() {
+    let (host, data) = Host::start(&[PROBE]);
+    let lines = ["first", "second", "third"];
+    let a = answer(host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": lines})));
+    assert_eq!(a.status, 200);
+    let id = a.headers["x-floww-execution-id"].to_str().unwrap().to_owned();
+    let r = record(&host, data.path(), &id);
+    assert_eq!((r["workflow"].as_str(), r["status"].as_str()), (Some("owner"), Some("completed")));
+    assert_eq!(r["trigger"], "webhook POST /probe-owner");
+    assert!(r["durationMs"].as_f64().unwrap() > 0.0);
+    let logged: Vec<&str> = r["logs"].as_array().unwrap().iter().map(|l| l["message"].as_str().unwrap()).collect();
+    assert_eq!(logged, lines);
+    assert_eq!(r["logs"][0]["level"], "info");
+    assert_eq!(answer(api(&host, data.path(), "GET", "/executions/nope")).status, 404);
+}
+
+#[test]
+fn failures_timeouts_and_rejections_are_recorded_too() {
+    let data = tempfile::TempDir::new().unwrap();
+    let mut args = deploys(&[HOSTILE]);
+    args.extend(["--timeout", "1", "--max-concurrency", "1", "--max-queue", "0"].map(String::from));
+    let host = Arc::new(Host::start_with(data.path(), &args).unwrap());
+
+    let trapped = answer(host.request("POST", "/webhook/hostile/panic"));
+    assert_eq!(trapped.status, 500);
+    let id = trapped.json["executionId"].as_str().unwrap();
+    assert_eq!(trapped.headers["x-floww-execution-id"], id);
+    let r = record(&host, data.path(), id);
+    assert_eq!(r["status"], "failed");
+    assert!(r["error"].as_str().unwrap().contains("trapped"), "{r}");
+
+    // One endless loop holds the only slot; a second request is turned away.
+    let looping = std::thread::spawn({
+        let host = host.clone();
+        move || answer(host.request("POST", "/webhook/hostile/loop"))
+    });
+    let mut rejected = None;
+    for _ in 0..200 {
+        let a = answer(host.request("POST", "/webhook/hostile/panic"));
+        if a.status == 503 {
+            rejected = Some(a);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let rejected = rejected.expect("a request was turned away while the loop held the slot");
+    let timed_out = looping.join().unwrap();
+    assert_eq!(timed_out.status, 504);
+    let r = record(&host, data.path(), timed_out.headers["x-floww-execution-id"].to_str().unwrap());
+    assert_eq!(r["status"], "timeout");
+    let r = record(&host, data.path(), rejected.headers["x-floww-execution-id"].to_str().unwrap());
+    assert_eq!(r["status"], "rejected");
+
+    let failed = answer(api(&host, data.path(), "GET", "/executions?workflow=hostile&status=timeout"));
+    assert_eq!(failed.json["executions"].as_array().unwrap().len(), 1, "{}", failed.json);
+    let bad = answer(api(&host, data.path(), "GET", "/executions?status=weird"));
+    assert_eq!(bad.status, 400);
+    assert!(bad.json["error"].as_str().unwrap().contains("completed, failed, timeout, rejected"), "{}", bad.json);
+}
+
+#[test]
+fn listings_page_newest_first_or_oldest_first() {
+    let (host, data) = Host::start(&[PROBE]);
+    let ids: Vec<String> = (0..5)
+        .map(|n| {
+            let a = answer(
+                host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": [n.to_string()]})),
+            );
+            a.headers["x-floww-execution-id"].to_str().unwrap().to_owned()
+        })
+        .collect();
+    let list = |query: &str| answer(api(&host, data.path(), "GET", &format!("/executions?{query}"))).json;
+    let page = list("workflow=owner&limit=2");
+    let newest: Vec<&str> = page["executions"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(newest, [ids[4].as_str(), ids[3].as_str()]);
+    let rest = list(&format!("workflow=owner&limit=10&cursor={}", page["cursor"].as_str().unwrap()));
+    assert_eq!(rest["executions"].as_array().unwrap().len(), 3);
+    let after = list(&format!("workflow=owner&order=asc&cursor={}", ids[2]));
+    let later: Vec<&str> = after["executions"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(later, [ids[3].as_str(), ids[4].as_str()]);
+}
+
+#[test]
+fn metrics_parse_as_prometheus_text_and_count_what_ran() {
+    let (host, _data) = Host::start(&[PROBE, HOSTILE]);
+    for _ in 0..3 {
+        assert_eq!(host.post("/probe-owner", json!({"op": "set", "table": "t", "key": "k", "value": 1})).0, 200);
+    }
+    assert_eq!(host.post("/probe-owner", json!({"op": "get", "table": "t", "key": "missing"})).0, 404);
+    assert_eq!(host.post("/hostile/panic", json!({})).0, 500);
+
+    let text = host.request("GET", "/metrics").send().unwrap().text().unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).expect("Prometheus text");
+    let value = |name: &str, labels: &[(&str, &str)]| -> f64 {
+        scrape
+            .samples
+            .iter()
+            .filter(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+            .map(|s| match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                _ => 0.0,
+            })
+            .sum()
+    };
+    let owner = [("workflow", "owner"), ("status", "completed")];
+    assert_eq!(value("floww_executions_total", &owner), 4.0, "{text}");
+    assert_eq!(value("floww_executions_total", &[("workflow", "hostile"), ("status", "failed")]), 1.0);
+    assert_eq!(value("floww_kv_operations_total", &[("operation", "set"), ("result", "ok")]), 3.0);
+    assert_eq!(value("floww_kv_operations_total", &[("operation", "get"), ("result", "not-found")]), 1.0);
+    assert_eq!(value("floww_workflows_deployed", &[]), 2.0);
+    assert_eq!(value("floww_queue_depth", &[]), 0.0);
+    assert!(text.contains("floww_execution_duration_seconds_count{workflow=\"owner\"} 4"), "{text}");
+
+    for path in ["/healthz", "/readyz"] {
+        let a = answer(host.request("GET", path));
+        assert_eq!(a.status, 200, "{path}");
+    }
+    assert_eq!(answer(host.request("GET", "/readyz")).json["workflows"], 2);
+}
+
+#[test]
+fn floww_logs_shows_executions_and_their_lines() {
+    let (host, data) = Host::start(&[PROBE]);
+    host.post("/probe-owner", json!({"op": "log", "lines": ["hello from the guest"]}));
+    host.post("/probe-owner", json!({"op": "get", "table": "none", "key": "k"}));
+    let out = run_floww(&["logs", "owner", "--host", &host.url, "--data-dir", data.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].contains("webhook POST /probe-owner  completed"), "{text}");
+    assert!(lines[1].trim_start().starts_with("info") && lines[1].ends_with("hello from the guest"), "{text}");
+}
+
+#[test]
+fn json_logs_carry_the_workflow_and_execution_on_every_execution_line() {
+    let data = tempfile::TempDir::new().unwrap();
+    let mut args = deploys(&[PROBE]);
+    args.extend(["--log-format", "json"].map(String::from));
+    let host = Host::start_with(data.path(), &args).unwrap();
+    host.post("/probe-owner", json!({"op": "log", "lines": ["from the guest"]}));
+    host.post("/probe-owner", json!({"op": "list-tables"}));
+    let logs = host.logs();
+    let events: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    let guest = events.iter().find(|e| e["fields"]["message"] == "from the guest").expect("the guest line, as JSON");
+    assert_eq!(guest["fields"]["workflow"], "owner");
+    assert_eq!(guest["fields"]["execution"].as_str().map(str::len), Some(36));
+    let requests: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["fields"]["message"].as_str().is_some_and(|m| m.starts_with("webhook POST")))
+        .collect();
+    assert_eq!(requests.len(), 2, "{logs}");
+    assert!(requests.iter().all(|e| e["fields"]["workflow"] == "owner" && e["fields"]["execution"].is_string()));
+}
