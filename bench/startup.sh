@@ -1,31 +1,73 @@
 #!/usr/bin/env bash
-# Start-up time of `floww serve` with deployed workflows, with and without the
-# compiled-code cache: milliseconds from launch to the readiness line.
-#   bench/startup.sh [RUNS]        (run from the repo root; builds what it needs)
-set -euo pipefail
+# Start-up time of `floww serve`, with and without the compiled-code cache:
+# 1. with the kv-store example deployed: launch to the readiness line;
+# 2. with 100 workflows deployed: launch until every one of their webhooks has
+#    answered 200, for 100 ids of one no-op component and for 100 distinct
+#    components (the same no-op, each with a custom section naming its index,
+#    so that each has its own SHA-256 and is compiled on its own).
+#   bench/startup.sh [RUNS]        (median of RUNS, default 5)
+source "$(dirname "$0")/lib.sh"
 runs=${1:-5}
-cargo build --release -q
-floww=target/release/floww
-wasm=$($floww build examples/kv-store 2>/dev/null)
-data=$(mktemp -d)
-trap 'rm -rf "$data"' EXIT
+build_all
 
-# Milliseconds until `floww serve` prints "Serving …"; then stops it.
+# Milliseconds until `floww serve` on $1 prints "Serving …", then until each
+# of the ids in $2.. answers (none: the readiness line only); then stops it.
 start_ms() {
-  local t0 pid line
-  t0=$(date +%s%N)
-  coproc FLOWW { exec "$floww" serve --listen 127.0.0.1:0 --data-dir "$data" "$@" 2>/dev/null; }
-  pid=$FLOWW_PID
-  while read -r line <&"${FLOWW[0]}"; do
-    [[ $line == Serving* ]] && break
-  done
-  echo $((($(date +%s%N) - t0) / 1000000))
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
+  local data=$1 t0 ready id urls=() answers; shift
+  t0=$(ms_now)
+  start floww "$floww" serve --listen 127.0.0.1:0 --data-dir "$data"
+  ready=$(($(ms_now) - t0))
+  if (($#)); then
+    # One curl for all of them, one request after the other on one connection.
+    for id in "$@"; do urls+=("$url/webhook/$id/noop"); done
+    answers=$(curl -s -o /dev/null -w '%{http_code}\n' -X POST "${urls[@]}" | sort | uniq -c | xargs)
+    [[ $answers == "$# 200" ]] || { echo "webhooks answered: $answers" >&2; exit 1; }
+  fi
+  echo "$ready $(($(ms_now) - t0))"
+  stop "$last_pid"
 }
 
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Medians of `start_ms` over $runs runs, clearing the cache first if $1 = cold.
+measure() {
+  local cache=$1 data=$2; shift 2
+  for _ in $(seq "$runs"); do
+    [[ $cache == cold ]] && rm -f "$data"/cache/*
+    start_ms "$data" "$@"
+  done >"$tmp/times"
+  echo "$(cut -d' ' -f1 "$tmp/times" | median) $(cut -d' ' -f2 "$tmp/times" | median)"
+}
 
-start_ms --deploy "kv-store=$wasm" >/dev/null
-cold=$(for _ in $(seq "$runs"); do rm -f "$data"/cache/*; start_ms; done | median)
-warm=$(for _ in $(seq "$runs"); do start_ms; done | median)
-echo "start-up with 1 workflow ($(stat -c %s "$wasm") bytes): compile ${cold} ms, compiled cache ${warm} ms (median of $runs)"
+one=$tmp/one
+mkdir -p "$one"
+start floww "$floww" serve --listen 127.0.0.1:0 --data-dir "$one" --deploy "kv-store=$kv_store_wasm"
+stop "$last_pid"
+read -r cold _ <<<"$(measure cold "$one")"
+read -r warm _ <<<"$(measure warm "$one")"
+echo "1 workflow (kv-store, $(stat -c %s "$kv_store_wasm") bytes), launch to readiness line: compile ${cold} ms, compiled cache ${warm} ms (median of $runs)"
+
+# A copy of the no-op component with a custom section `floww-bench` holding $2.
+distinct() {
+  local payload name=floww-bench
+  payload=$(printf '%04d' "$2")
+  cp "$noop_wasm" "$1"
+  printf "\\x00\\x$(printf '%02x' $((1 + ${#name} + ${#payload})))\\x$(printf '%02x' ${#name})%s%s" "$name" "$payload" >>"$1"
+}
+
+ids=()
+for i in $(seq 0 99); do ids+=("w$i"); done
+for kind in same distinct; do
+  data=$tmp/$kind
+  mkdir -p "$data"
+  start floww "$floww" serve --listen 127.0.0.1:0 --data-dir "$data"
+  for i in $(seq 0 99); do
+    file=$noop_wasm
+    if [[ $kind == distinct ]]; then file=$tmp/w$i.wasm; distinct "$file" "$i"; fi
+    status=$(deploy "$url" "$data" "w$i" "$file")
+    [[ $status == 201 ]] || { echo "deploy w$i answered $status" >&2; exit 1; }
+  done
+  stop "$last_pid"
+  read -r cold_ready cold_all <<<"$(measure cold "$data" "${ids[@]}")"
+  read -r warm_ready warm_all <<<"$(measure warm "$data" "${ids[@]}")"
+  echo "100 workflows, $kind component$([[ $kind == distinct ]] && echo s): readiness line / all 100 webhooks answered:" \
+    "compile ${cold_ready} / ${cold_all} ms, compiled cache ${warm_ready} / ${warm_all} ms (median of $runs)"
+done

@@ -49,25 +49,43 @@ fn owner(host: &Host, op: Value) -> (u16, Value) {
     host.post("/probe-owner", op)
 }
 
+/// How far the stream has got, as the attack sees it.
+#[derive(Default)]
+struct Progress {
+    rounds: AtomicUsize,
+    /// Set when the stream has stopped, for whatever reason.
+    ended: AtomicBool,
+}
+
+/// Sets a flag when dropped, also while a panic unwinds.
+struct SetOnDrop<'a>(&'a AtomicBool);
+
+impl Drop for SetOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// Runs `attack` while `owner` keeps working on table `stream`: each round
 /// sets a new key and reads it back, every fourth round deletes the previous
 /// key and sees it gone, every tenth lists the keys. Every answer is checked
 /// at once (a wrong one fails the test). The stream has made one round before
-/// the attack starts and goes on until it has ended. `attack` is given the
-/// stream's count of rounds so far, to see how far it got.
-fn during_steady_stream<R>(host: &Host, attack: impl FnOnce(&AtomicUsize) -> R) -> (R, Stream) {
+/// the attack starts and goes on until it has ended (or failed). `attack` is
+/// given the stream's progress, to see how far it got.
+fn during_steady_stream<R>(host: &Host, attack: impl FnOnce(&Progress) -> R) -> (R, Stream) {
     let stop = AtomicBool::new(false);
-    let rounds_done = AtomicUsize::new(0);
+    let progress = Progress::default();
     let (started_tx, started_rx) = mpsc::channel();
     std::thread::scope(|scope| {
         let stream = scope.spawn(|| {
+            let _ended = SetOnDrop(&progress.ended);
             let mut expected = BTreeMap::new();
             let mut requests = 0;
             let mut round = 0;
             while round < MAX_ROUNDS && !(round > 0 && stop.load(Ordering::SeqCst)) {
                 requests += stream_round(host, round, &mut expected);
                 round += 1;
-                rounds_done.store(round, Ordering::SeqCst);
+                progress.rounds.store(round, Ordering::SeqCst);
                 if round == 1 {
                     started_tx.send(()).expect("the test waits for the first round");
                 }
@@ -78,11 +96,14 @@ fn during_steady_stream<R>(host: &Host, attack: impl FnOnce(&AtomicUsize) -> R) 
             // The stream failed in its first round: show why.
             std::panic::resume_unwind(stream.join().expect_err("the stream ended before its first round"));
         }
-        let before = rounds_done.load(Ordering::SeqCst);
-        let result = attack(&rounds_done);
+        let before = progress.rounds.load(Ordering::SeqCst);
+        let result = {
+            // Stops the stream even if the attack's checks fail.
+            let _stop = SetOnDrop(&stop);
+            attack(&progress)
+        };
         // The round under way when the attack ended may have begun before it: not counted.
-        let during = rounds_done.load(Ordering::SeqCst).saturating_sub(before + 1);
-        stop.store(true, Ordering::SeqCst);
+        let during = progress.rounds.load(Ordering::SeqCst).saturating_sub(before + 1);
         let (rounds, requests, expected) = stream.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         assert!(rounds < MAX_ROUNDS, "the stream ran out of rounds before the attack ended");
         (result, Stream { rounds, requests, rounds_during_attack: during, expected })
@@ -156,9 +177,9 @@ fn assert_intact(
         .map(|(key, text)| (key.clone(), serde_json::from_str(text).expect("stored values are JSON")))
         .collect();
     assert_eq!(on_disk, stream.expected, "table stream on disk");
-    let others: Vec<(&String, &String)> = stored.iter().map(|(name, table)| (name, &table.owner)).collect();
-    let want: Vec<(String, String)> = attacker_tables.iter().map(|t| (t.to_string(), "hostile".to_owned())).collect();
-    assert_eq!(others, want.iter().map(|(t, o)| (t, o)).collect::<Vec<_>>(), "no other table on disk");
+    let others: Vec<(&str, &str)> = stored.iter().map(|(name, table)| (name.as_str(), table.owner.as_str())).collect();
+    let want: Vec<(&str, &str)> = attacker_tables.iter().map(|&table| (table, "hostile")).collect();
+    assert_eq!(others, want, "no other table on disk");
     stored
 }
 
@@ -169,13 +190,16 @@ const ROUNDS_UNDER_ATTACK: usize = 20;
 const MAX_ATTACK_TIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Repeats a quick `attack` until the stream has made [`ROUNDS_UNDER_ATTACK`]
-/// rounds since the first one began, or for [`MAX_ATTACK_TIME`]; returns how
-/// many attacks were sent.
-fn repeat_attack(rounds: &AtomicUsize, mut attack: impl FnMut()) -> usize {
-    let until = rounds.load(Ordering::SeqCst) + 1 + ROUNDS_UNDER_ATTACK;
+/// rounds since the first one began (or has stopped), or for
+/// [`MAX_ATTACK_TIME`]; returns how many attacks were sent.
+fn repeat_attack(progress: &Progress, mut attack: impl FnMut()) -> usize {
+    let until = progress.rounds.load(Ordering::SeqCst) + 1 + ROUNDS_UNDER_ATTACK;
     let started = std::time::Instant::now();
     let mut sent = 0;
-    while started.elapsed() < MAX_ATTACK_TIME && rounds.load(Ordering::SeqCst) < until {
+    while started.elapsed() < MAX_ATTACK_TIME
+        && progress.rounds.load(Ordering::SeqCst) < until
+        && !progress.ended.load(Ordering::SeqCst)
+    {
         attack();
         sent += 1;
     }
@@ -185,8 +209,8 @@ fn repeat_attack(rounds: &AtomicUsize, mut attack: impl FnMut()) -> usize {
 /// Sends `path` to the hostile guest again and again while the stream runs
 /// (see [`repeat_attack`]) and checks each answer is a 500 that says the
 /// workflow failed, with an execution id and no internals.
-fn expect_traps(host: &Host, rounds: &AtomicUsize, path: &str) -> usize {
-    repeat_attack(rounds, || {
+fn expect_traps(host: &Host, progress: &Progress, path: &str) -> usize {
+    repeat_attack(progress, || {
         let (status, body) = host.post(path, json!({}));
         assert_eq!(status, 500, "{path}: {body}");
         let execution = body["executionId"].as_str().unwrap_or_default();
@@ -218,7 +242,7 @@ fn an_endless_loop_is_stopped_at_the_deadline_while_another_workflow_keeps_worki
 #[test]
 fn deep_recursion_traps_alone_while_another_workflow_keeps_working() {
     let (host, data) = start();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/recurse"));
+    let (attacks, stream) = during_steady_stream(&host, |progress| expect_traps(&host, progress, "/hostile/recurse"));
     println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
 }
@@ -226,7 +250,7 @@ fn deep_recursion_traps_alone_while_another_workflow_keeps_working() {
 #[test]
 fn a_panic_traps_alone_while_another_workflow_keeps_working() {
     let (host, data) = start();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/panic"));
+    let (attacks, stream) = during_steady_stream(&host, |progress| expect_traps(&host, progress, "/hostile/panic"));
     println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
 }
@@ -234,7 +258,8 @@ fn a_panic_traps_alone_while_another_workflow_keeps_working() {
 #[test]
 fn unreachable_traps_alone_while_another_workflow_keeps_working() {
     let (host, data) = start();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/unreachable"));
+    let (attacks, stream) =
+        during_steady_stream(&host, |progress| expect_traps(&host, progress, "/hostile/unreachable"));
     println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
 }
@@ -242,7 +267,7 @@ fn unreachable_traps_alone_while_another_workflow_keeps_working() {
 #[test]
 fn a_memory_bomb_fails_at_the_cap_while_another_workflow_keeps_working() {
     let (host, data) = start();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| expect_traps(&host, rounds, "/hostile/memory"));
+    let (attacks, stream) = during_steady_stream(&host, |progress| expect_traps(&host, progress, "/hostile/memory"));
     println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
 }
@@ -250,13 +275,19 @@ fn a_memory_bomb_fails_at_the_cap_while_another_workflow_keeps_working() {
 #[test]
 fn a_100_mib_response_is_refused_with_500_naming_the_limit() {
     let (host, data) = start();
-    let ((status, body), stream) = during_steady_stream(&host, |_| host.post("/hostile/huge-response", json!({})));
-    assert_eq!(status, 500, "{body}");
-    assert_eq!(
-        body["error"],
-        "workflow \"hostile\" returned an invalid response: its body is 104857600 bytes; the limit is 10485760 bytes"
-    );
-    assert_eq!(body["executionId"].as_str().map(str::len), Some(36), "{body}");
+    let (attacks, stream) = during_steady_stream(&host, |progress| {
+        repeat_attack(progress, || {
+            let (status, body) = host.post("/hostile/huge-response", json!({}));
+            assert_eq!(status, 500, "{body}");
+            assert_eq!(
+                body["error"],
+                "workflow \"hostile\" returned an invalid response: its body is 104857600 bytes; \
+                 the limit is 10485760 bytes"
+            );
+            assert_eq!(body["executionId"].as_str().map(str::len), Some(36), "{body}");
+        })
+    });
+    println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
 }
 
@@ -312,8 +343,8 @@ fn escape_attempts_reach_no_file_env_or_socket_while_another_workflow_keeps_work
     let (host, data) = start();
     // The network attempts aim at the host's own port, which does listen.
     let port = host.port();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| {
-        repeat_attack(rounds, || {
+    let (attacks, stream) = during_steady_stream(&host, |progress| {
+        repeat_attack(progress, || {
             let (status, body) = host.post("/hostile/escape", json!({"port": port}));
             assert_eq!(status, 200, "{body}");
             for attempt in ATTEMPTS {
@@ -330,8 +361,8 @@ fn escape_attempts_reach_no_file_env_or_socket_while_another_workflow_keeps_work
 #[test]
 fn a_guest_cannot_read_change_or_regrant_a_table_it_was_not_given() {
     let (host, data) = start();
-    let (attacks, stream) = during_steady_stream(&host, |rounds| {
-        repeat_attack(rounds, || {
+    let (attacks, stream) = during_steady_stream(&host, |progress| {
+        repeat_attack(progress, || {
             // s-00000 is written in the stream's first round and never deleted.
             let steal = json!({"table": STREAM_TABLE, "key": "s-00000", "owner": "owner"});
             let (status, body) = host.post("/hostile/steal", steal);
@@ -346,6 +377,17 @@ fn a_guest_cannot_read_change_or_regrant_a_table_it_was_not_given() {
     });
     println!("{attacks} attacks");
     assert_intact(host, &data, &stream, &[]);
+}
+
+#[test]
+fn every_execution_starts_from_a_fresh_instance_even_after_a_trap() {
+    let (host, _data) = start();
+    for secret in ["first secret", "second secret"] {
+        let (status, body) = host.send("POST", "/webhook/hostile/remember", secret.as_bytes().to_vec());
+        assert_eq!((status, body), (200, json!({"executionsSeen": 1, "leftBehind": null})), "{secret}");
+        let (status, _) = host.post("/hostile/panic", json!({}));
+        assert_eq!(status, 500);
+    }
 }
 
 #[test]

@@ -168,6 +168,7 @@ impl ServeOptions {
         let limits = Limits {
             timeout: Duration::from_secs_f64(self.timeout),
             memory_bytes: self.memory_mib as usize * 1024 * 1024,
+            concurrency: self.max_concurrency as usize,
         };
         let runtime =
             Runtime::new(kv.clone(), limits).map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;

@@ -119,6 +119,71 @@ mod tests {
         assert_eq!((admission.running(), admission.waiting()), (0, 0));
     }
 
+    /// Starts a caller and lets it run until it holds a slot, waits in the
+    /// queue, or was turned away.
+    async fn arrive(admission: &Arc<Admission>) -> tokio::task::JoinHandle<Result<Slot, Busy>> {
+        let waiting = admission.waiting();
+        let caller = tokio::spawn({
+            let admission = admission.clone();
+            async move { admission.enter().await }
+        });
+        for _ in 0..1000 {
+            if caller.is_finished() || admission.waiting() > waiting {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        caller
+    }
+
+    #[test]
+    fn any_burst_fills_the_slots_then_the_queue_and_turns_away_the_rest() {
+        use proptest::prelude::*;
+        use proptest::test_runner::{Config, TestRunner};
+
+        let config = Config { cases: 128, failure_persistence: None, ..Config::default() };
+        TestRunner::new(config)
+            .run(&(1usize..4, 0usize..4, 0usize..12), |(slots, queue, callers)| {
+                let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+                rt.block_on(async {
+                    let admission = Arc::new(Admission::new(slots, queue));
+                    let (mut running, mut waiting, mut refused) = (Vec::new(), Vec::new(), 0);
+                    for _ in 0..callers {
+                        let caller = arrive(&admission).await;
+                        if !caller.is_finished() {
+                            waiting.push(caller);
+                        } else if let Ok(slot) = caller.await.unwrap() {
+                            running.push(slot);
+                        } else {
+                            refused += 1;
+                        }
+                    }
+                    let admitted = callers.min(slots);
+                    let queued = (callers - admitted).min(queue);
+                    prop_assert_eq!((running.len(), waiting.len()), (admitted, queued));
+                    prop_assert_eq!(refused, callers - admitted - queued);
+                    prop_assert_eq!((admission.running(), admission.waiting()), (admitted, queued));
+
+                    // Each slot given back goes to the one who waited longest.
+                    for waiter in waiting {
+                        drop(running.remove(0));
+                        for _ in 0..1000 {
+                            if waiter.is_finished() {
+                                break;
+                            }
+                            tokio::task::yield_now().await;
+                        }
+                        prop_assert!(waiter.is_finished(), "the longest waiter got the slot");
+                        running.push(waiter.await.unwrap().expect("a waiter gets a slot"));
+                    }
+                    drop(running);
+                    prop_assert_eq!((admission.running(), admission.waiting()), (0, 0));
+                    Ok(())
+                })
+            })
+            .unwrap();
+    }
+
     /// Callers refused at the same moment from many threads: each sees a
     /// full queue of exactly `max_waiting`, never more, and leaves it as it was.
     #[test]

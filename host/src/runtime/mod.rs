@@ -4,9 +4,17 @@
 //! leaks between executions. It knows nothing of HTTP or of the registry.
 //!
 //! Calls into guests are blocking: run them on a blocking thread.
+//!
+//! Per-execution cost is kept low by doing everything that can be done once
+//! up front: linking (`InstancePre`), sizing an instance pool (`pool`), and
+//! mapping each component's copy-on-write memory image. What remains per
+//! execution is a store, a WASI context, taking a pool slot and the call.
 
 mod admission;
+mod code;
+mod limiter;
 mod log;
+mod pool;
 
 use std::hash::{Hash, Hasher};
 use std::path::Path;
@@ -14,12 +22,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use self::admission::{Admission, Busy};
+use self::code::{CodeCache, CodeKey};
+use self::limiter::ExecutionLimits;
 use self::log::GuestLog;
 pub use self::log::LogLine;
+use self::pool::{DEPLOY_SLOTS, Slots};
 use crate::bindings::{CronEvent, Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
 
@@ -38,11 +49,14 @@ pub struct Limits {
     pub timeout: Duration,
     /// Linear memory an execution may hold, in bytes.
     pub memory_bytes: usize,
+    /// Webhook executions that may run at once: the instance pool holds this
+    /// many (plus a few for deploys), and more wait for one to finish.
+    pub concurrency: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20 }
+        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20, concurrency: 32 }
     }
 }
 
@@ -62,7 +76,12 @@ pub enum ExecError {
 }
 
 /// A compiled and linked workflow, ready to be instantiated per execution.
+/// Workflows made from the same component share its code.
 pub struct Workflow {
+    code: Arc<Code>,
+}
+
+struct Code {
     component: Component,
     pre: WorkflowPre<ExecutionState>,
 }
@@ -70,7 +89,7 @@ pub struct Workflow {
 impl Workflow {
     /// The compiled code, for [`Runtime::load_compiled`] to read back.
     pub fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        self.component.serialize()
+        self.code.component.serialize()
     }
 }
 
@@ -80,7 +99,7 @@ pub struct ExecutionState {
     table: ResourceTable,
     kv: KvCtx,
     log: GuestLog,
-    limits: StoreLimits,
+    limits: ExecutionLimits,
 }
 
 impl WasiView for ExecutionState {
@@ -94,12 +113,18 @@ pub struct Runtime {
     linker: Linker<ExecutionState>,
     kv: Arc<Kv>,
     limits: Limits,
+    /// Code compiled or loaded before and still in use.
+    code: CodeCache<Code>,
+    /// Instance slots of the pool, for webhooks and for deploys.
+    webhook_slots: Slots,
+    deploy_slots: Slots,
 }
 
 impl Runtime {
     pub fn new(kv: Arc<Kv>, limits: Limits) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
+        config.allocation_strategy(pool::allocation_strategy(&limits));
         let engine = Engine::new(&config)?;
 
         let mut linker: Linker<ExecutionState> = Linker::new(&engine);
@@ -108,22 +133,30 @@ impl Runtime {
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
 
         spawn_epoch_ticker(&engine);
-        Ok(Self { engine, linker, kv, limits })
+        let (webhook_slots, deploy_slots) = (Slots::new(limits.concurrency.max(1)), Slots::new(DEPLOY_SLOTS));
+        Ok(Self { engine, linker, kv, limits, code: CodeCache::default(), webhook_slots, deploy_slots })
     }
 
-    /// Compiles a component and links it against the host's imports.
+    /// Compiles a component and links it against the host's imports; a
+    /// component already compiled for another workflow is reused.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
-        self.link(Component::new(&self.engine, bytes)?)
+        let code =
+            self.code.get_or_make(CodeKey::of_bytes(bytes), || self.link(Component::new(&self.engine, bytes)?))?;
+        Ok(Workflow { code })
     }
 
     /// Loads code that [`Workflow::serialize`] wrote with an engine of the
     /// same [fingerprint](Self::engine_fingerprint).
+    /// A file already loaded for another workflow is reused.
     pub fn load_compiled(&self, path: &Path) -> wasmtime::Result<Workflow> {
-        #[expect(unsafe_code, reason = "the file is the host's own cache in its data dir, written by `serialize`")]
-        // SAFETY: wasmtime requires trusted input here: only the host writes
-        // the cache, and wasmtime itself refuses code from another engine.
-        let component = unsafe { Component::deserialize_file(&self.engine, path)? };
-        self.link(component)
+        let code = self.code.get_or_make(CodeKey::of_file(path)?, || {
+            #[expect(unsafe_code, reason = "the file is the host's own cache in its data dir, written by `serialize`")]
+            // SAFETY: wasmtime requires trusted input here: only the host writes
+            // the cache, and wasmtime itself refuses code from another engine.
+            let component = unsafe { Component::deserialize_file(&self.engine, path)? };
+            self.link(component)
+        })?;
+        Ok(Workflow { code })
     }
 
     /// Names the engine's compiled-code format: cached code from another one is not reused.
@@ -133,9 +166,9 @@ impl Runtime {
         format!("{:016x}", hasher.finish())
     }
 
-    fn link(&self, component: Component) -> wasmtime::Result<Workflow> {
+    fn link(&self, component: Component) -> wasmtime::Result<Code> {
         let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?)?;
-        Ok(Workflow { component, pre })
+        Ok(Code { component, pre })
     }
 
     /// Asks a workflow for the triggers it declares.
@@ -145,7 +178,7 @@ impl Runtime {
         workflow_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Vec<Trigger>, ExecError> {
-        self.execute(workflow, workflow_id, "deploy", timeout, |instance, store| {
+        self.execute(&self.deploy_slots, workflow, workflow_id, "deploy", timeout, |instance, store| {
             instance.floww_workflow_handler().call_triggers(store)
         })
         .result
@@ -160,7 +193,7 @@ impl Runtime {
         timeout: Option<Duration>,
         request: &Request,
     ) -> Execution<Response> {
-        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
             instance.floww_workflow_handler().call_handle_webhook(store, request)
         })
     }
@@ -175,7 +208,7 @@ impl Runtime {
         timeout: Option<Duration>,
         event: &CronEvent,
     ) -> Execution<Result<(), String>> {
-        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
             instance.floww_workflow_handler().call_handle_cron(store, event)
         })
     }
@@ -192,13 +225,14 @@ impl Runtime {
         name: &str,
         input: &str,
     ) -> Execution<Result<String, String>> {
-        self.execute(workflow, workflow_id, execution_id, timeout, |instance, store| {
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
             instance.floww_workflow_handler().call_handle_manual(store, name, input)
         })
     }
 
     fn execute<R>(
         &self,
+        slots: &Slots,
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
@@ -211,21 +245,27 @@ impl Runtime {
             table: ResourceTable::new(),
             kv: KvCtx { kv: self.kv.clone(), caller: caller.clone() },
             log: GuestLog::new(caller, execution_id),
-            limits: StoreLimitsBuilder::new()
-                .memory_size(self.limits.memory_bytes)
-                .table_elements(MAX_TABLE_ELEMENTS)
-                .instances(MAX_INSTANCES)
-                .tables(MAX_INSTANCES)
-                .memories(MAX_INSTANCES)
-                .build(),
+            // Each memory and table is capped, and all memories together too.
+            limits: ExecutionLimits::new(
+                StoreLimitsBuilder::new()
+                    .memory_size(self.limits.memory_bytes)
+                    .table_elements(MAX_TABLE_ELEMENTS)
+                    .instances(MAX_INSTANCES)
+                    .tables(MAX_INSTANCES)
+                    .memories(MAX_INSTANCES)
+                    .build(),
+                self.limits.memory_bytes,
+            ),
         };
+        // Dropped after the store, which gives its instance back to the pool.
+        let _slot = slots.take();
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let timeout = timeout.unwrap_or(self.limits.timeout);
         store.set_epoch_deadline(deadline_ticks(timeout));
         store.epoch_deadline_trap();
 
-        let result = workflow.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
+        let result = workflow.code.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
         let result = result.map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => ExecError::Timeout(timeout),
             _ => ExecError::Trap(e),

@@ -1,11 +1,15 @@
 //! A guest that misbehaves on purpose, so tests can check that the host contains
 //! it: it traps, loops, eats memory, answers with a body far over the host's
 //! limit, floods the KV store, and tries to reach files, the environment, the
-//! network and other workflows' tables. `/hostile/echo` and `/hostile/tables`
-//! behave, so tests can see what reaches a guest and what it owns.
+//! network and other workflows' tables. `/hostile/remember` keeps state in
+//! globals to see whether any survives an execution. `/hostile/echo` and
+//! `/hostile/tables` behave, so tests can see what reaches a guest and what
+//! it owns.
 
 use std::hint::black_box;
 use std::io;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use floww::{Access, Context, KvError, Request, Response, Result};
 use serde_json::{Value, json};
@@ -20,6 +24,7 @@ floww::workflow! {
     "/hostile/huge-response" => huge_response,
     "/hostile/kv-storm" => kv_storm,
     "/hostile/steal" => steal,
+    "/hostile/remember" => remember,
     GET "/hostile/echo" => echo,
     GET "/hostile/tables" => tables,
 }
@@ -203,4 +208,18 @@ fn kind<T>(result: std::result::Result<T, KvError>) -> &'static str {
 /// The tables this workflow owns or holds a grant on.
 fn tables(ctx: &Context, _req: Request) -> Result<Response> {
     Ok(Response::json(200, &json!({ "tables": ctx.kv.list_tables()? })))
+}
+
+/// Executions this instance has served, and the body the last one left.
+static EXECUTIONS: AtomicU64 = AtomicU64::new(0);
+static LEFT_BEHIND: Mutex<Option<Vec<u8>>> = Mutex::new(None);
+
+/// Keeps the request body in a global and answers with how many executions
+/// this instance has seen and what the previous one left behind. In a fresh
+/// instance that is always `{"executionsSeen": 1, "leftBehind": null}`.
+fn remember(_ctx: &Context, req: Request) -> Result<Response> {
+    let seen = EXECUTIONS.fetch_add(1, Ordering::SeqCst) + 1;
+    let left = LEFT_BEHIND.lock().unwrap_or_else(|e| e.into_inner()).replace(req.body);
+    let left = left.map(|body| String::from_utf8_lossy(&body).into_owned());
+    Ok(Response::json(200, &json!({ "executionsSeen": seen, "leftBehind": left })))
 }

@@ -1,0 +1,96 @@
+# Shared helpers of the bench/ scripts: sourced, not run. Everything listens on
+# 127.0.0.1 only, and every process a script starts is stopped when it exits.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+floww=target/release/floww
+baseline=target/release/floww-baseline
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# Builds the host, the baseline and the guests the scripts deploy.
+build_all() {
+  cargo build --release -q -p floww-host -p floww-baseline
+  kv_store_wasm=$($floww build examples/kv-store 2>/dev/null)
+  noop_wasm=$($floww build bench/guests/noop 2>/dev/null)
+}
+
+need() {
+  command -v "$1" >/dev/null || { echo "$0 needs $1 (${2:-apt-get install -y $1})" >&2; exit 1; }
+}
+
+# start NAME CMD...: runs CMD in the background, reads its stdout up to the
+# "Serving http://ADDR" line and sets $url and $last_pid; stdout so far goes to
+# $tmp/NAME.out, stderr to $tmp/NAME.log.
+start() {
+  local name=$1 line out; shift
+  exec {out}< <(exec "$@" 2>"$tmp/$name.log")
+  last_pid=$!
+  pids+=("$last_pid")
+  : >"$tmp/$name.out"
+  while IFS= read -r line <&"$out"; do
+    echo "$line" >>"$tmp/$name.out"
+    if [[ $line == "Serving http"* ]]; then
+      url=${line#Serving }
+      url=${url%% *}
+      return 0
+    fi
+  done
+  echo "$name did not start:" >&2; cat "$tmp/$name.log" >&2; exit 1
+}
+
+# stop PID: SIGTERM, then waits until the process is gone.
+stop() {
+  kill -TERM "$1" 2>/dev/null || true
+  wait "$1" 2>/dev/null || true
+  while kill -0 "$1" 2>/dev/null; do sleep 0.01; done
+}
+
+# The admin token of a host started with --data-dir "$1".
+token() { cat "$1/admin-token"; }
+
+# deploy URL DATA_DIR ID FILE: PUT the component; prints the HTTP status.
+deploy() {
+  curl -s -o /dev/null -w '%{http_code}' -X PUT --data-binary "@$4" \
+    -H "Authorization: Bearer $(token "$2")" "$1/api/workflows/$3"
+}
+
+rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+
+ms_now() { echo $(($(date +%s%N) / 1000000)); }
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# load NAME URL SECONDS CONNECTIONS LUA: closed-loop load with wrk (one thread,
+# pinned to CPU 1; the servers run on CPU 0), after a 2 s warm-up. Prints one
+# line: requests/s, p50, p99 (ms) and the count of non-2xx answers.
+load() {
+  local name=$1 url=$2 secs=$3 conns=$4 lua=$5 out
+  taskset -c 1 wrk -t1 -c"$conns" -d2s -s "$lua" "$url" >/dev/null
+  out=$(taskset -c 1 wrk -t1 -c"$conns" -d"${secs}s" --latency -s "$lua" "$url")
+  echo "$out" >"$tmp/wrk-${name//[^A-Za-z0-9]/_}.txt"
+  awk -v name="$name" '
+    /Requests\/sec/ {rps=$2}
+    $1=="50%" {p50=$2} $1=="99%" {p99=$2}
+    /Non-2xx/ {bad=$NF}
+    END {printf "%-34s %10.0f req/s   p50 %9s   p99 %9s   non-2xx %s\n", name, rps, p50, p99, bad+0}' <<<"$out"
+}
+
+# post_lua FILE PATH BODY: a wrk script POSTing BODY to PATH.
+post_lua() {
+  cat >"$1" <<LUA
+wrk.method = "POST"
+wrk.path = "$2"
+wrk.body = '$3'
+wrk.headers["Content-Type"] = "application/json"
+LUA
+}
+
+# rps_of NAME: the requests/s of the last load NAME.
+rps_of() { local name=$1; awk '/Requests\/sec/ {print $2}' "$tmp/wrk-${name//[^A-Za-z0-9]/_}.txt"; }

@@ -1,0 +1,220 @@
+//! Per-execution cost, measured in-process through `floww_host`'s own
+//! runtime (no HTTP): `cargo bench -p floww-host --bench execution`.
+//!
+//! - `execution/noop`: a fresh store and instance of `bench/guests/noop`, one
+//!   `handle-webhook` call, and the drop: what every webhook request pays.
+//! - `execution/kv_store_get_user`: the same for the kv-store example's
+//!   `get-user` (request JSON parsed in the guest, one `get`, a JSON answer):
+//!   the runtime's share of `bench/http.sh`'s `get-user`.
+//! - `kv_get_10k/{wasm,native}`: 10,000 `get`s of a small JSON value, made by
+//!   `bench/guests/kv-gets` through the WIT `kv` import, and made natively
+//!   with `Kv::get` on the same sled store.
+//!
+//! Criterion reports means; `summary` then times single runs to print the
+//! median and tail of each, and the wasm/native ratio. The guests are built
+//! with `floww build` first. Run by hand only: nothing in CI runs benchmarks.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use criterion::{Criterion, criterion_group};
+use floww_host::bindings::Request;
+use floww_host::kv::{Kv, SledBackend, WorkflowDirectory};
+use floww_host::runtime::{Limits, Runtime, Workflow};
+
+/// The workflow id the guests run as; it owns table `t`.
+const CALLER: &str = "bench";
+/// The value `kv-gets` reads: a small JSON object.
+const VALUE: &str = r#"{"id":"user-123","name":"John Doe","email":"john@example.com","createdAt":1700000000000}"#;
+const GETS: usize = 10_000;
+
+struct Everyone;
+
+impl WorkflowDirectory for Everyone {
+    fn is_deployed(&self, _id: &str) -> bool {
+        true
+    }
+}
+
+struct Bench {
+    runtime: Runtime,
+    kv: Arc<Kv>,
+    noop: Workflow,
+    kv_gets: Workflow,
+    kv_store: Workflow,
+    _data: tempfile::TempDir,
+}
+
+/// Builds a guest crate under `bench/guests/` with `floww build`.
+fn guest(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(name);
+    let out = Command::new(env!("CARGO_BIN_EXE_floww")).arg("build").arg(&dir).output().expect("run floww build");
+    assert!(out.status.success(), "floww build {name}: {}", String::from_utf8_lossy(&out.stderr));
+    PathBuf::from(String::from_utf8(out.stdout).expect("a path").trim())
+}
+
+impl Bench {
+    fn new() -> Self {
+        let data = tempfile::tempdir().expect("a temp dir");
+        let backend = SledBackend::open(&data.path().join("kv")).expect("open sled");
+        let kv = Arc::new(Kv::new(Arc::new(backend), Arc::new(Everyone)));
+        kv.set(CALLER, "t", "k", VALUE).expect("seed the value");
+        kv.set(CALLER, "users", "user-123", VALUE).expect("seed the user");
+        let runtime = Runtime::new(kv.clone(), Limits::default()).expect("a runtime");
+        let compile =
+            |name| runtime.compile(&std::fs::read(guest(name)).expect("read the component")).expect("compile");
+        let (noop, kv_gets) = (compile("bench/guests/noop"), compile("bench/guests/kv-gets"));
+        let kv_store = compile("examples/kv-store");
+        Self { runtime, kv, noop, kv_gets, kv_store, _data: data }
+    }
+
+    fn noop(&self, request: &Request) {
+        let response = self.runtime.handle_webhook(&self.noop, CALLER, "e", None, request).expect("noop runs");
+        assert_eq!(response.status, 200);
+    }
+
+    fn get_user(&self, request: &Request) {
+        let response = self.runtime.handle_webhook(&self.kv_store, CALLER, "e", None, request).expect("get-user runs");
+        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    }
+
+    fn wasm_gets(&self, request: &Request) {
+        let response = self.runtime.handle_webhook(&self.kv_gets, CALLER, "e", None, request).expect("gets run");
+        assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
+    }
+
+    fn native_gets(&self) {
+        let mut bytes = 0;
+        for _ in 0..GETS {
+            bytes += black_box(self.kv.get(CALLER, "t", "k").expect("get")).value.len();
+        }
+        assert_eq!(bytes, GETS * VALUE.len());
+    }
+}
+
+fn request(path: &str, query: &[(&str, &str)]) -> Request {
+    Request {
+        method: "POST".into(),
+        path: path.into(),
+        query: query.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        headers: vec![],
+        body: vec![],
+    }
+}
+
+fn noop_request() -> Request {
+    request("/bench/noop", &[])
+}
+
+fn get_user_request() -> Request {
+    let mut request = request("/users", &[]);
+    request.headers = vec![("content-type".into(), "application/json".into())];
+    request.body = br#"{"action": "get-user", "userId": "user-123"}"#.to_vec();
+    request
+}
+
+fn gets_request() -> Request {
+    request("/bench/gets", &[("n", &GETS.to_string())])
+}
+
+fn benches(c: &mut Criterion) {
+    let bench = Bench::new();
+    let (noop, gets) = (noop_request(), gets_request());
+
+    c.bench_function("execution/noop", |b| b.iter(|| bench.noop(&noop)));
+    let get_user = get_user_request();
+    c.bench_function("execution/kv_store_get_user", |b| b.iter(|| bench.get_user(&get_user)));
+
+    let mut group = c.benchmark_group("kv_get_10k");
+    group.sample_size(30).measurement_time(Duration::from_secs(8));
+    group.bench_function("wasm", |b| b.iter(|| bench.wasm_gets(&gets)));
+    group.bench_function("native", |b| b.iter(|| bench.native_gets()));
+    group.finish();
+
+    summary(&bench);
+}
+
+/// Times `runs` single runs of `f` after `warmup` untimed ones, sorted.
+fn timed(warmup: usize, runs: usize, mut f: impl FnMut()) -> Vec<Duration> {
+    for _ in 0..warmup {
+        f();
+    }
+    let mut times: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times
+}
+
+fn pct(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Median and tail latencies from single timed runs, and the KV ratio.
+fn summary(bench: &Bench) {
+    let noop = noop_request();
+    let times = timed(2_000, 50_000, || bench.noop(&noop));
+    println!(
+        "summary execution/noop (50,000 single runs): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+        micros(pct(&times, 0.5)),
+        micros(pct(&times, 0.9)),
+        micros(pct(&times, 0.99)),
+        micros(pct(&times, 0.999)),
+        micros(*times.last().unwrap()),
+    );
+
+    let get_user = get_user_request();
+    let times = timed(1_000, 20_000, || bench.get_user(&get_user));
+    println!(
+        "summary execution/kv_store_get_user (20,000 single runs): p50 {:.1} µs, p99 {:.1} µs",
+        micros(pct(&times, 0.5)),
+        micros(pct(&times, 0.99)),
+    );
+
+    // Interleave the two so drift on a shared machine hits both alike.
+    let gets = gets_request();
+    let (mut wasm, mut native) = (Vec::new(), Vec::new());
+    for _ in 0..40 {
+        wasm.extend(timed(0, 1, || bench.wasm_gets(&gets)));
+        native.extend(timed(0, 1, || bench.native_gets()));
+    }
+    wasm.sort();
+    native.sort();
+    let (w, n) = (pct(&wasm, 0.5), pct(&native, 0.5));
+    println!(
+        "summary kv_get_10k (median of 40 each): wasm {:.2} ms ({:.0} ns/get), native {:.2} ms ({:.0} ns/get), ratio {:.2}",
+        w.as_secs_f64() * 1e3,
+        w.as_nanos() as f64 / GETS as f64,
+        n.as_secs_f64() * 1e3,
+        n.as_nanos() as f64 / GETS as f64,
+        w.as_secs_f64() / n.as_secs_f64(),
+    );
+}
+
+fn micros(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e6
+}
+
+criterion_group!(execution, benches);
+
+/// `FLOWW_BENCH_PROFILE=N` skips the measurements and runs N no-op
+/// executions, for a profiler: `valgrind --tool=callgrind`, `perf record`.
+fn main() {
+    if let Some(runs) = std::env::var("FLOWW_BENCH_PROFILE").ok().and_then(|n| n.parse::<usize>().ok()) {
+        let bench = Bench::new();
+        let noop = noop_request();
+        for _ in 0..runs {
+            bench.noop(&noop);
+        }
+        return;
+    }
+    execution();
+    Criterion::default().configure_from_args().final_summary();
+}
