@@ -59,7 +59,7 @@ fn guest(name: &str) -> PathBuf {
 impl Bench {
     fn new() -> Self {
         let data = tempfile::tempdir().expect("a temp dir");
-        let backend = SledBackend::open(&data.path().join("kv")).expect("open sled");
+        let backend = SledBackend::open(&data.path().join("kv"), false).expect("open sled");
         let kv = Arc::new(Kv::new(Arc::new(backend), Arc::new(Everyone)));
         kv.set(CALLER, "t", "k", VALUE).expect("seed the value");
         kv.set(CALLER, "users", "user-123", VALUE).expect("seed the user");
@@ -72,17 +72,18 @@ impl Bench {
     }
 
     fn noop(&self, request: &Request) {
-        let response = self.runtime.handle_webhook(&self.noop, CALLER, "e", None, request).expect("noop runs");
+        let response = self.runtime.handle_webhook(&self.noop, CALLER, "e", None, request).result.expect("noop runs");
         assert_eq!(response.status, 200);
     }
 
     fn get_user(&self, request: &Request) {
-        let response = self.runtime.handle_webhook(&self.kv_store, CALLER, "e", None, request).expect("get-user runs");
+        let response =
+            self.runtime.handle_webhook(&self.kv_store, CALLER, "e", None, request).result.expect("get-user runs");
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     }
 
     fn wasm_gets(&self, request: &Request) {
-        let response = self.runtime.handle_webhook(&self.kv_gets, CALLER, "e", None, request).expect("gets run");
+        let response = self.runtime.handle_webhook(&self.kv_gets, CALLER, "e", None, request).result.expect("gets run");
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     }
 

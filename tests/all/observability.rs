@@ -55,16 +55,17 @@ fn failures_timeouts_and_rejections_are_recorded_too() {
         let host = host.clone();
         move || answer(host.request("POST", "/webhook/hostile/loop"))
     });
-    let mut rejected = None;
+    let running =
+        || host.request("GET", "/metrics").send().unwrap().text().unwrap().contains("floww_executions_running 1");
     for _ in 0..200 {
-        let a = answer(host.request("POST", "/webhook/hostile/panic"));
-        if a.status == 503 {
-            rejected = Some(a);
+        if running() {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(5));
+        std::thread::sleep(std::time::Duration::from_millis(25));
     }
-    let rejected = rejected.expect("a request was turned away while the loop held the slot");
+    assert!(running(), "the loop holds the only slot");
+    let rejected = answer(host.request("POST", "/webhook/hostile/panic"));
+    assert_eq!(rejected.status, 503, "{}", rejected.json);
     let timed_out = looping.join().unwrap();
     assert_eq!(timed_out.status, 504);
     let r = record(&host, data.path(), timed_out.headers["x-floww-execution-id"].to_str().unwrap());

@@ -78,7 +78,7 @@ impl Store {
     /// Stores and makes durable, like the host's `set`.
     fn set(&self, table: &str, key: &str, value: &str) -> anyhow::Result<()> {
         match self {
-            Store::Kv(kv) => Ok(kv.set(CALLER, table, key, value)?),
+            Store::Kv(kv) => Ok(kv.set(CALLER, table, key, value).map(drop)?),
             Store::Sled(db) => {
                 db.insert(sled_key(table, key), value.as_bytes())?;
                 db.flush()?;
@@ -213,7 +213,7 @@ fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir).context("create the data dir")?;
     let store = match args.store {
         StoreKind::Kv => {
-            let backend = SledBackend::open(&args.data_dir).context("open the sled backend")?;
+            let backend = SledBackend::open(&args.data_dir, true).context("open the sled backend")?;
             Store::Kv(Kv::new(Arc::new(backend), Arc::new(Everyone)))
         }
         StoreKind::Sled => Store::Sled(sled::open(&args.data_dir).context("open sled")?),
