@@ -6,7 +6,7 @@
 mod sled;
 
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
@@ -89,9 +89,43 @@ pub struct Executions {
     retention: Retention,
 }
 
+/// An execution under way: its id (a UUIDv7) and what it is, from the start.
+pub struct Started {
+    pub id: String,
+    pub workflow: String,
+    pub trigger: String,
+    started_at: u64,
+    clock: Instant,
+}
+
+impl Started {
+    pub fn now(workflow: &str, trigger: String) -> Self {
+        let id = uuid::Uuid::now_v7().to_string();
+        Started { id, workflow: workflow.to_owned(), trigger, started_at: now_ms(), clock: Instant::now() }
+    }
+}
+
 impl Executions {
     pub fn new(store: Box<dyn RecordStore>, retention: Retention) -> Self {
         Self { store, retention }
+    }
+
+    /// Ends an execution: counts it in the metrics and keeps its record.
+    /// Returns how long it took.
+    pub fn finish(&self, run: Started, status: Status, error: Option<String>, logs: Vec<LogLine>) -> Duration {
+        let took = run.clock.elapsed();
+        crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
+        self.keep(&Record {
+            id: run.id,
+            workflow: run.workflow,
+            trigger: run.trigger,
+            status,
+            started_at: run.started_at,
+            duration_ms: took.as_secs_f64() * 1000.0,
+            error,
+            logs,
+        });
+        took
     }
 
     /// Keeps a record; a storage failure is logged, never passed on, so

@@ -9,8 +9,6 @@
 //! workflow's own error → 500 `{"error": <its message>, "executionId"}`; a trap
 //! → 500 and a timeout → 504, as for webhooks.
 
-use std::time::Instant;
-
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -21,7 +19,7 @@ use serde_json::{Value, json};
 use super::api_error::ApiError;
 use super::error::WebhookError;
 use super::{AppState, EXECUTION_HEADER};
-use crate::executions::{self, Record, Status};
+use crate::executions::{Started, Status};
 use crate::registry::{ManualTrigger, input_validator};
 use crate::runtime::{ExecError, Execution};
 
@@ -79,10 +77,8 @@ pub(super) async fn invoke(
     check_input(&manual, &input)?;
 
     let slot = app.admission.enter().await.map_err(WebhookError::Busy)?;
-    let execution_id = uuid::Uuid::now_v7().to_string();
-    let trigger = format!("manual {name}");
-    let started_at = executions::now_ms();
-    let started = Instant::now();
+    let run = Started::now(&deployment.manifest.id, format!("manual {name}"));
+    let execution_id = run.id.clone();
     let execution = {
         let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
         let input = input.to_string();
@@ -93,7 +89,6 @@ pub(super) async fn invoke(
         })
         .await
     };
-    let took = started.elapsed();
     let (workflow, id) = (deployment.manifest.id.clone(), execution_id.clone());
     let (outcome, logs) = match execution {
         Ok(Execution { result, logs }) => (ended(result, app.limits.response_body, &workflow, &id), logs),
@@ -108,21 +103,12 @@ pub(super) async fn invoke(
         Err((InvokeError::Run(WebhookError::Timeout { .. }), detail)) => (Status::Timeout, Some(detail.clone())),
         Err((_, detail)) => (Status::Failed, Some(detail.clone())),
     };
+    let trigger = run.trigger.clone();
+    let took = app.executions.finish(run, status, detail.clone(), logs);
     match &detail {
         None => tracing::info!(%workflow, execution = %execution_id, ?took, "{trigger} ran"),
         Some(detail) => tracing::warn!(%workflow, execution = %execution_id, ?took, "{trigger}: {detail}"),
     }
-    crate::metrics::global().execution(&workflow, &trigger, status.as_str(), took);
-    app.executions.keep(&Record {
-        id: execution_id.clone(),
-        workflow,
-        trigger,
-        status,
-        started_at,
-        duration_ms: took.as_secs_f64() * 1000.0,
-        error: detail,
-        logs,
-    });
 
     let mut response = match outcome {
         Ok(output) => Json(json!({ "executionId": execution_id, "output": output })).into_response(),

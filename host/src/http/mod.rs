@@ -13,7 +13,6 @@ mod kv_api;
 mod observe;
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -26,7 +25,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use self::error::WebhookError;
 use crate::bindings;
-use crate::executions::{self, Executions, Record, Status};
+use crate::executions::{Executions, Started, Status};
 use crate::kv::Kv;
 use crate::registry::{Deployment, Registry, RouteMatch};
 use crate::runtime::{Admission, ExecError, Execution, LogLine, Runtime};
@@ -113,12 +112,9 @@ async fn webhook(
             return WebhookError::NoRoute { method: method.to_string(), path: uri.path().into() }.into_response();
         }
     };
-    let execution_id = uuid::Uuid::now_v7().to_string();
-    let (workflow, trigger) = (deployment.manifest.id.clone(), format!("webhook {method} {path}"));
-    let started_at = executions::now_ms();
-    let started = Instant::now();
+    let run = Started::now(&deployment.manifest.id, format!("webhook {method} {path}"));
+    let execution_id = run.id.clone();
     let ended = run_webhook(&app, deployment, &execution_id, method, path, query, headers, body).await;
-    let took = started.elapsed();
 
     let status = match &ended.response {
         Ok(_) => Status::Completed,
@@ -127,21 +123,12 @@ async fn webhook(
         Err(_) => Status::Failed,
     };
     let mut response = ended.response.unwrap_or_else(IntoResponse::into_response);
+    let (workflow, trigger) = (run.workflow.clone(), run.trigger.clone());
+    let took = app.executions.finish(run, status, ended.detail.clone(), ended.logs);
     match &ended.detail {
         Some(detail) => tracing::warn!(%workflow, execution = %execution_id, ?took, "{trigger}: {detail}"),
         None => tracing::info!(%workflow, execution = %execution_id, ?took, "{trigger} -> {}", response.status()),
     }
-    crate::metrics::global().execution(&workflow, &trigger, status.as_str(), took);
-    app.executions.keep(&Record {
-        id: execution_id.clone(),
-        workflow,
-        trigger,
-        status,
-        started_at,
-        duration_ms: took.as_secs_f64() * 1000.0,
-        error: ended.detail,
-        logs: ended.logs,
-    });
     if let Ok(id) = HeaderValue::from_str(&execution_id) {
         response.headers_mut().insert(EXECUTION_HEADER, id);
     }

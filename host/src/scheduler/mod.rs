@@ -22,7 +22,7 @@ mod ticks;
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 pub use self::schedule::{Schedule, ScheduleError};
 pub use self::ticks::Ticks;
 use crate::bindings::CronEvent;
-use crate::executions::{self, Executions, Record, Status};
+use crate::executions::{self, Executions, Started, Status};
 use crate::registry::Registry;
 use crate::runtime::{Admission, ExecError, Execution, Runtime};
 
@@ -215,30 +215,14 @@ async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u
     else {
         return; // undeployed a moment ago; the supervisor is stopping this task
     };
-    let execution_id = uuid::Uuid::now_v7().to_string();
-    let trigger = format!("cron {}", schedule.as_str());
-    let started_at = executions::now_ms();
-    let started = Instant::now();
-    let keep = |status: Status, error: Option<String>, logs| {
-        let took = started.elapsed();
-        crate::metrics::global().execution(workflow, &trigger, status.as_str(), took);
-        shared.executions.keep(&Record {
-            id: execution_id.clone(),
-            workflow: workflow.to_owned(),
-            trigger: trigger.clone(),
-            status,
-            started_at,
-            duration_ms: took.as_secs_f64() * 1000.0,
-            error,
-            logs,
-        });
-    };
+    let run = Started::now(workflow, format!("cron {}", schedule.as_str()));
+    let execution_id = run.id.clone();
 
     let slot = match shared.admission.enter().await {
         Ok(slot) => slot,
         Err(busy) => {
             tracing::warn!(%workflow, execution = %execution_id, "cron {:?}: tick {tick} skipped: {busy}", schedule.as_str());
-            keep(Status::Rejected, Some(busy.to_string()), Vec::new());
+            shared.executions.finish(run, Status::Rejected, Some(busy.to_string()), Vec::new());
             return;
         }
     };
@@ -281,7 +265,7 @@ async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u
         Ok(Execution { result: Err(e), logs }) => (Status::Failed, Some(e.to_string()), logs),
         Err(join) => (Status::Failed, Some(join.to_string()), Vec::new()),
     };
-    let took = started.elapsed();
+    let took = shared.executions.finish(run, status, error.clone(), logs);
     match &error {
         None => {
             tracing::info!(%workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} ran", schedule.as_str())
@@ -290,5 +274,4 @@ async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u
             %workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} {}: {error}", schedule.as_str(), status.as_str()
         ),
     }
-    keep(status, error, logs);
 }
