@@ -74,10 +74,8 @@ impl Admission {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn callers_beyond_the_slots_and_the_queue_are_turned_away() {
-        let admission = Arc::new(Admission::new(1, 1));
-        let first = admission.enter().await.unwrap();
+    /// A caller that waits in the queue until it gets a slot, once it waits.
+    async fn queue_one(admission: &Arc<Admission>) -> tokio::task::JoinHandle<Result<(), Busy>> {
         let queued = tokio::spawn({
             let admission = admission.clone();
             async move { admission.enter().await.map(drop) }
@@ -85,6 +83,14 @@ mod tests {
         while admission.waiting() == 0 {
             tokio::task::yield_now().await;
         }
+        queued
+    }
+
+    #[tokio::test]
+    async fn callers_beyond_the_slots_and_the_queue_are_turned_away() {
+        let admission = Arc::new(Admission::new(1, 1));
+        let first = admission.enter().await.unwrap();
+        let queued = queue_one(&admission).await;
         let busy = admission.enter().await.unwrap_err();
         assert_eq!((busy.running, busy.waiting), (1, 1));
         assert_eq!(admission.waiting(), 1, "a refused caller leaves the queue as it was");
@@ -97,23 +103,11 @@ mod tests {
     async fn a_cancelled_waiter_leaves_the_queue() {
         let admission = Arc::new(Admission::new(1, 1));
         let first = admission.enter().await.unwrap();
-        let queued = tokio::spawn({
-            let admission = admission.clone();
-            async move { admission.enter().await.map(drop) }
-        });
-        while admission.waiting() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let queued = queue_one(&admission).await;
         queued.abort();
         assert!(queued.await.unwrap_err().is_cancelled());
         assert_eq!(admission.waiting(), 0, "the cancelled caller gave its place back");
-        let next = tokio::spawn({
-            let admission = admission.clone();
-            async move { admission.enter().await.map(drop) }
-        });
-        while admission.waiting() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let next = queue_one(&admission).await;
         drop(first);
         next.await.unwrap().unwrap();
         assert_eq!((admission.running(), admission.waiting()), (0, 0));
