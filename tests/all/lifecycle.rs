@@ -75,6 +75,7 @@ fn bad_start_up_input_is_refused_with_a_clear_message() {
         (vec!["--deploy".into(), "x=/no/such/file.wasm".into()], "could not read /no/such/file.wasm"),
         (vec!["--deploy".into(), format!("x={}", not_wasm.display())], "not a usable workflow component"),
         (vec!["--timeout".into(), "0".into()], "expected a number of seconds"),
+        (vec!["--token".into(), " ".into()], "--token is empty"),
     ];
     for (args, needle) in cases {
         let err = Host::start_with(&data.path().join("d"), &args).err().unwrap();

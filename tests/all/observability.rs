@@ -78,6 +78,12 @@ fn failures_timeouts_and_rejections_are_recorded_too() {
     let bad = answer(api(&host, data.path(), "GET", "/executions?status=weird"));
     assert_eq!(bad.status, 400);
     assert!(bad.json["error"].as_str().unwrap().contains("completed, failed, timeout, rejected"), "{}", bad.json);
+    for (query, message) in
+        [("limit=0", "limit 0 is not between 1 and 1000"), ("order=sideways", "order \"sideways\" is not asc or desc")]
+    {
+        let bad = answer(api(&host, data.path(), "GET", &format!("/executions?{query}")));
+        assert_eq!((bad.status, bad.json["error"].as_str()), (400, Some(message)), "{query}");
+    }
 }
 
 #[test]
