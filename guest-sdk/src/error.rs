@@ -126,6 +126,7 @@ mod tests {
             (KvError::ValueTooLarge("vl".into()), 413),
             (KvError::Conflict("c".into()), 409),
             (KvError::Internal("i".into()), 500),
+            (KvError::Unavailable("u".into()), 503),
             (KvError::Decode("d".into()), 500),
         ];
         for (kv, status) in cases {

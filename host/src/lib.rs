@@ -6,6 +6,7 @@
 
 pub mod bindings;
 pub mod commands;
+pub mod database;
 pub mod executions;
 pub mod guest_build;
 pub mod http;

@@ -39,14 +39,17 @@ pub enum KvError {
     Conflict(String),
     /// The host failed (500).
     Internal(String),
+    /// The store can't be reached just now, e.g. its database is down (503):
+    /// retrying later may succeed.
+    Unavailable(String),
     /// A stored value did not deserialize into the requested type (500). The host
     /// never sends this one: the SDK makes it.
     Decode(String),
 }
 
 impl KvError {
-    /// The HTTP status matching the error: 404, 403, 400, 413, 409, 500, or 500
-    /// for [`Decode`](KvError::Decode).
+    /// The HTTP status matching the error: 404, 403, 400, 413, 409, 500, 503, or
+    /// 500 for [`Decode`](KvError::Decode).
     ///
     /// ```no_run
     /// let err = floww::KvError::NotFound("no key `a` in table `t`".into());
@@ -60,12 +63,13 @@ impl KvError {
             KvError::ValueTooLarge(_) => 413,
             KvError::Conflict(_) => 409,
             KvError::Internal(_) | KvError::Decode(_) => 500,
+            KvError::Unavailable(_) => 503,
         }
     }
 
     /// The case as a kebab-case word, as the WIT names it: `"not-found"`,
     /// `"permission-denied"`, `"invalid-input"`, `"value-too-large"`,
-    /// `"conflict"`, `"internal"`, or `"decode"`.
+    /// `"conflict"`, `"internal"`, `"unavailable"`, or `"decode"`.
     ///
     /// ```no_run
     /// let err = floww::KvError::PermissionDenied("no read access".into());
@@ -79,6 +83,7 @@ impl KvError {
             KvError::ValueTooLarge(_) => "value-too-large",
             KvError::Conflict(_) => "conflict",
             KvError::Internal(_) => "internal",
+            KvError::Unavailable(_) => "unavailable",
             KvError::Decode(_) => "decode",
         }
     }
@@ -98,6 +103,7 @@ impl KvError {
             | KvError::ValueTooLarge(msg)
             | KvError::Conflict(msg)
             | KvError::Internal(msg)
+            | KvError::Unavailable(msg)
             | KvError::Decode(msg) => msg,
         }
     }
@@ -120,6 +126,7 @@ impl From<wit::KvError> for KvError {
             wit::KvError::ValueTooLarge(msg) => KvError::ValueTooLarge(msg),
             wit::KvError::Conflict(msg) => KvError::Conflict(msg),
             wit::KvError::Internal(msg) => KvError::Internal(msg),
+            wit::KvError::Unavailable(msg) => KvError::Unavailable(msg),
         }
     }
 }
@@ -136,6 +143,7 @@ mod tests {
             KvError::ValueTooLarge("d".into()),
             KvError::Conflict("e".into()),
             KvError::Internal("f".into()),
+            KvError::Unavailable("u".into()),
             KvError::Decode("g".into()),
         ]
     }
@@ -143,7 +151,7 @@ mod tests {
     #[test]
     fn status_codes_follow_the_platform() {
         let codes: Vec<u16> = every_case().iter().map(KvError::status_code).collect();
-        assert_eq!(codes, [404, 403, 400, 413, 409, 500, 500]);
+        assert_eq!(codes, [404, 403, 400, 413, 409, 500, 503, 500]);
     }
 
     #[test]
@@ -151,7 +159,16 @@ mod tests {
         let kinds: Vec<&str> = every_case().iter().map(KvError::kind).collect();
         assert_eq!(
             kinds,
-            ["not-found", "permission-denied", "invalid-input", "value-too-large", "conflict", "internal", "decode"]
+            [
+                "not-found",
+                "permission-denied",
+                "invalid-input",
+                "value-too-large",
+                "conflict",
+                "internal",
+                "unavailable",
+                "decode"
+            ]
         );
     }
 
@@ -171,6 +188,7 @@ mod tests {
             (wit::KvError::ValueTooLarge("m".into()), "value-too-large"),
             (wit::KvError::Conflict("m".into()), "conflict"),
             (wit::KvError::Internal("m".into()), "internal"),
+            (wit::KvError::Unavailable("m".into()), "unavailable"),
         ];
         for (from, kind) in cases {
             let err = KvError::from(from);

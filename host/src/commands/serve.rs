@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::executions::{Executions, Retention, SledRecords};
+use crate::database::Database;
+use crate::executions::{Executions, PostgresRecords, RecordStore, Retention, SledRecords};
 use crate::http::auth::{load_or_create_token, token_path};
 use crate::http::{AppState, HttpLimits, router};
-use crate::kv::{Kv, SledBackend, check_workflow_id};
-use crate::registry::{DeployOptions, Registry};
+use crate::kv::{Backend, Kv, PostgresBackend, SledBackend, check_workflow_id};
+use crate::registry::{DeployOptions, DeploymentStore, FileDeployments, PostgresDeployments, Registry};
 use crate::runtime::{Admission, Limits, Runtime};
-use crate::scheduler::{Scheduler, Ticks};
+use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
 
 /// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
 ///
@@ -34,9 +35,20 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_LISTEN", default_value = "127.0.0.1:3000")]
     listen: SocketAddr,
 
-    /// Folder for the KV data and deployed workflows (created if missing).
+    /// Folder for the KV data and deployed workflows (created if missing);
+    /// with --store, it holds only the admin token and compiled code.
     #[arg(long, env = "FLOWW_DATA_DIR", default_value = ".floww")]
     data_dir: PathBuf,
+
+    /// Keep KV data, deployments, execution records and cron ticks in
+    /// PostgreSQL instead of the data dir, e.g. postgres://floww@db.internal/floww.
+    /// Hosts given the same database serve the same workflows over the same data.
+    #[arg(long, env = "FLOWW_STORE", value_name = "URL", value_parser = parse_store_url, hide_env_values = true)]
+    store: Option<String>,
+
+    /// Most connections to the --store database this host opens.
+    #[arg(long, env = "FLOWW_STORE_CONNECTIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    store_connections: u32,
 
     /// Longest one execution may run before it is stopped, in seconds.
     #[arg(long, env = "FLOWW_TIMEOUT", default_value_t = 30.0, value_parser = parse_seconds)]
@@ -60,7 +72,7 @@ pub struct ServeOptions {
 
     /// Acknowledge KV writes before they reach the disk (faster; a crash may
     /// lose the last half second of writes).
-    #[arg(long, env = "FLOWW_NO_FSYNC")]
+    #[arg(long, env = "FLOWW_NO_FSYNC", conflicts_with = "store")]
     no_fsync: bool,
 
     /// The admin API's bearer token [default: generated into DATA_DIR/admin-token].
@@ -100,6 +112,14 @@ fn parse_deploy_arg(arg: &str) -> Result<(String, PathBuf), String> {
     Ok((id.to_owned(), PathBuf::from(path)))
 }
 
+fn parse_store_url(arg: &str) -> Result<String, String> {
+    if arg.starts_with("postgres://") || arg.starts_with("postgresql://") {
+        Ok(arg.to_owned())
+    } else {
+        Err("expected a PostgreSQL URL, e.g. postgres://floww@localhost/floww (sled needs no --store)".into())
+    }
+}
+
 fn parse_seconds(arg: &str) -> Result<f64, String> {
     match arg.parse::<f64>() {
         Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
@@ -126,6 +146,16 @@ pub struct Host {
     kv: Arc<Kv>,
     token: String,
     executions: Arc<Executions>,
+    ticks: Box<dyn Ticks>,
+}
+
+/// Where a host keeps its state: the data dir (sled and files), or PostgreSQL.
+struct Stores {
+    deployments: Box<dyn DeploymentStore>,
+    kv: Arc<dyn Backend>,
+    records: Box<dyn RecordStore>,
+    ticks: Box<dyn Ticks>,
+    database: Option<Arc<Database>>,
 }
 
 impl Host {
@@ -145,17 +175,16 @@ impl ServeOptions {
     pub fn open(&self) -> anyhow::Result<Host> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
-        let registry = Arc::new(Registry::open(&self.data_dir).context("could not open the workflow registry")?);
-        let backend = SledBackend::open(&self.data_dir.join("kv"), !self.no_fsync).with_context(|| {
-            format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
-        })?;
-        let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
+        let stores = self.open_stores()?;
+        let registry = Arc::new(
+            Registry::open(&self.data_dir, stores.deployments).context("could not open the workflow registry")?,
+        );
         let retention = Retention {
             max_age: Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60),
             per_workflow: self.keep_executions,
         };
-        let executions = Arc::new(Executions::new(Box::new(records), retention));
-        let kv = Arc::new(Kv::new(Arc::new(backend), registry.clone()));
+        let executions = Arc::new(Executions::new(stores.records, retention));
+        let kv = Arc::new(Kv::new(stores.kv, registry.clone()));
         every(SWEEP_EVERY, "floww-kv-expiry", &kv, |kv| kv.remove_expired().map_err(|e| e.to_string()));
         every(PRUNE_EVERY, "floww-prune", &executions, |ex| ex.prune().map_err(|e| e.to_string()));
         let token = match &self.token {
@@ -178,20 +207,48 @@ impl ServeOptions {
         if !loaded.is_empty() {
             tracing::info!("serving workflows deployed before: {}", loaded.join(", "));
         }
-        Ok(Host { registry, runtime, kv, token, executions })
+        if let Some(db) = stores.database {
+            crate::registry::watch(db, &registry, runtime.clone());
+        }
+        Ok(Host { registry, runtime, kv, token, executions, ticks: stores.ticks })
+    }
+
+    fn open_stores(&self) -> anyhow::Result<Stores> {
+        if let Some(url) = &self.store {
+            let db = Arc::new(Database::connect(url, self.store_connections)?);
+            return Ok(Stores {
+                deployments: Box::new(PostgresDeployments::new(db.clone())),
+                kv: Arc::new(PostgresBackend::new(db.clone())),
+                records: Box::new(PostgresRecords::new(db.clone())),
+                ticks: Box::new(PostgresTicks::new(db.clone())),
+                database: Some(db),
+            });
+        }
+        let deployments = FileDeployments::open(&self.data_dir).context("could not open the deployed workflows")?;
+        let backend = SledBackend::open(&self.data_dir.join("kv"), !self.no_fsync).with_context(|| {
+            format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
+        })?;
+        let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
+        let ticks = FileTicks::open(&self.data_dir).context("could not open the cron records")?;
+        Ok(Stores {
+            deployments: Box::new(deployments),
+            kv: Arc::new(backend),
+            records: Box::new(records),
+            ticks: Box::new(ticks),
+            database: None,
+        })
     }
 
     /// Serves `host` until Ctrl-C or SIGTERM.
     pub fn serve(self, host: Host) -> anyhow::Result<()> {
         let registry = host.registry.clone();
         let admission = Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue));
-        let ticks = Ticks::open(&self.data_dir).context("could not open the cron records")?;
         let scheduler = Scheduler::new(
             host.registry.clone(),
             host.runtime.clone(),
             admission.clone(),
             host.executions.clone(),
-            ticks,
+            host.ticks,
         );
         let app = router(AppState {
             registry: host.registry,

@@ -3,6 +3,7 @@
 //! days and a number per workflow, and queried by the admin API. Storage is
 //! a [`RecordStore`]; this module owns the queries and the retention rules.
 
+mod postgres;
 mod sled;
 
 use std::collections::HashMap;
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+pub use self::postgres::PostgresRecords;
 pub use self::sled::SledRecords;
 use crate::kv::StorageError;
 use crate::runtime::LogLine;

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::kv::{BatchError, KvError};
+use crate::kv::{BatchError, KvError, StorageError};
 use crate::registry::{DeployError, UndeployError};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +26,9 @@ pub enum ApiError {
     Undeploy(#[from] UndeployError),
     #[error("the host failed; its log has the details")]
     Internal,
-    /// Storage failed; the text goes to the log only.
-    #[error("storage failed: {0}")]
-    Storage(String),
+    /// Storage failed; unless it is merely unavailable, the text goes to the log only.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
 }
 
 impl ApiError {
@@ -43,6 +43,7 @@ impl ApiError {
                 KvError::InvalidInput(_) => StatusCode::BAD_REQUEST,
                 KvError::ValueTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
                 KvError::Conflict(_) => StatusCode::CONFLICT,
+                KvError::Internal(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 KvError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Deploy(e) => match e {
@@ -57,6 +58,7 @@ impl ApiError {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,
                 UndeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
+            Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -61,15 +61,14 @@ pub(super) async fn executions(
         Some(other) => return Err(ApiError::BadRequest(format!("order {other:?} is not asc or desc"))),
     };
     let query = executions::Query { workflow: q.workflow, status: q.status, limit, cursor: q.cursor, newest_first };
-    let (records, cursor) =
-        blocking(move || app.executions.list(&query).map_err(|e| ApiError::Storage(e.to_string()))).await?;
+    let (records, cursor) = blocking(move || app.executions.list(&query).map_err(ApiError::Storage)).await?;
     Ok(Json(json!({ "executions": records, "cursor": cursor })))
 }
 
 /// `GET /api/executions/{id}`
 pub(super) async fn execution(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
     let wanted = id.clone();
-    let record = blocking(move || app.executions.get(&wanted).map_err(|e| ApiError::Storage(e.to_string()))).await?;
+    let record = blocking(move || app.executions.get(&wanted).map_err(ApiError::Storage)).await?;
     let record = record.ok_or_else(|| ApiError::NotFound(format!("no execution {id:?} is on record")))?;
     Ok(Json(json!(record)))
 }

@@ -88,6 +88,70 @@ impl Write<'_> {
     }
 }
 
+/// What a write does to the stored item: the pure part of [`Backend::write`],
+/// shared by every backend so they agree on the rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Store `value` as a new version (keeping created-at if the item lives).
+    Put {
+        value: String,
+        expires_at: Option<u64>,
+    },
+    /// Store the integer `sum`, as an increment does.
+    Count {
+        sum: i64,
+        expires_at: Option<u64>,
+    },
+    Remove,
+}
+
+impl Change {
+    /// The JSON text and expiry to store, unless the item goes.
+    pub fn stored(&self) -> Option<(String, Option<u64>)> {
+        match self {
+            Change::Put { value, expires_at } => Some((value.clone(), *expires_at)),
+            Change::Count { sum, expires_at } => Some((sum.to_string(), *expires_at)),
+            Change::Remove => None,
+        }
+    }
+}
+
+impl Write<'_> {
+    /// What this write does to `old`, the live item under its key (if any).
+    pub fn change(&self, old: Option<&Item>, now_ms: u64) -> Result<Change, WriteFailure> {
+        let expiry = |ttl_ms: Option<u64>| ttl_ms.map(|ttl| now_ms.saturating_add(ttl));
+        match *self {
+            Write::Set { value, ttl_ms, .. } => Ok(Change::Put { value: value.to_owned(), expires_at: expiry(ttl_ms) }),
+            Write::SetIf { value, expected, ttl_ms, .. } => {
+                let actual = old.map(|o| o.version);
+                if actual != expected {
+                    return Err(WriteFailure::VersionMismatch { expected, actual });
+                }
+                Ok(Change::Put { value: value.to_owned(), expires_at: expiry(ttl_ms) })
+            }
+            Write::Delete { .. } => old.map(|_| Change::Remove).ok_or(WriteFailure::Missing),
+            Write::Increment { delta, .. } => {
+                let current = match old {
+                    None => 0,
+                    Some(o) => serde_json::from_str::<i64>(&o.value).map_err(|_| WriteFailure::NotInteger)?,
+                };
+                let sum = current.checked_add(delta).ok_or(WriteFailure::Overflow)?;
+                Ok(Change::Count { sum, expires_at: old.and_then(|o| o.expires_at) })
+            }
+        }
+    }
+
+    /// What the write answers once `change` is stored (as `version`).
+    pub fn written(&self, change: &Change, version: u64) -> Written {
+        match change {
+            Change::Remove => Written::Deleted,
+            Change::Count { sum, .. } => Written::Incremented(*sum),
+            Change::Put { .. } if matches!(self, Write::SetIf { .. }) => Written::SetIf(version),
+            Change::Put { .. } => Written::Set(version),
+        }
+    }
+}
+
 /// What one write did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {
@@ -122,10 +186,23 @@ pub enum WriteError {
     Failed { index: usize, failure: WriteFailure },
 }
 
-/// A backend failed (I/O, corrupt data). Never shown to guests.
+/// A backend failed. Details are never shown to guests.
 #[derive(Debug, thiserror::Error)]
-#[error("storage backend failed: {0}")]
-pub struct StorageError(pub Box<dyn std::error::Error + Send + Sync>);
+pub enum StorageError {
+    /// The store can't be reached (its database is down, or every connection
+    /// is busy); a retry later may succeed.
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// I/O failed or stored data is corrupt.
+    #[error("storage backend failed: {0}")]
+    Failed(Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StorageError {
+    pub fn failed(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        StorageError::Failed(e.into())
+    }
+}
 
 pub type StorageResult<T> = Result<T, StorageError>;
 

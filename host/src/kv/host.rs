@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Access, Item, Kv, KvError, ListOptions, Permission, Write, Written};
+use super::{Access, Item, Kv, KvError, ListOptions, Permission, StorageError, Write, Written};
 use crate::bindings::kv as wit;
 
 /// What one execution needs to serve KV calls: the store and who is calling.
@@ -32,6 +32,10 @@ fn to_wit(e: KvError) -> wit::KvError {
         KvError::InvalidInput(m) => wit::KvError::InvalidInput(m),
         KvError::ValueTooLarge(m) => wit::KvError::ValueTooLarge(m),
         KvError::Conflict(m) => wit::KvError::Conflict(m),
+        KvError::Internal(StorageError::Unavailable(why)) => {
+            tracing::warn!("KV store unavailable: {why}");
+            wit::KvError::Unavailable("the KV store is unavailable; retry later".into())
+        }
         KvError::Internal(e) => {
             tracing::error!(error = %e, "KV storage failed");
             wit::KvError::Internal("the KV store failed; the host's log has the details".into())

@@ -7,7 +7,10 @@
 //! table exists (404), right on it (403), key exists (404).
 
 mod backend;
+#[cfg(test)]
+mod conformance;
 mod host;
+mod postgres;
 #[cfg(test)]
 mod proptests;
 mod sled;
@@ -16,9 +19,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use self::backend::{Access, Backend, Item, Listed, Range, StorageError, Write, Written};
+pub use self::backend::{Access, Backend, Item, Listed, Range, StorageError, StorageResult, Write, Written};
 use self::backend::{WriteError, WriteFailure};
 pub use self::host::KvCtx;
+pub use self::postgres::PostgresBackend;
 pub use self::sled::SledBackend;
 
 /// The largest value, in bytes of JSON text.
@@ -59,6 +63,7 @@ impl KvError {
             KvError::InvalidInput(_) => "invalid-input",
             KvError::ValueTooLarge(_) => "value-too-large",
             KvError::Conflict(_) => "conflict",
+            KvError::Internal(StorageError::Unavailable(_)) => "unavailable",
             KvError::Internal(_) => "internal",
         }
     }

@@ -117,7 +117,7 @@ impl GroupCommit {
 
 impl From<sled::Error> for StorageError {
     fn from(e: sled::Error) -> Self {
-        StorageError(Box::new(e))
+        StorageError::failed(e)
     }
 }
 
@@ -131,7 +131,7 @@ impl From<TransactionError<()>> for StorageError {
 }
 
 fn corrupt(what: &str) -> StorageError {
-    StorageError(format!("corrupt KV data: {what}").into())
+    StorageError::failed(format!("corrupt KV data: {what}"))
 }
 
 fn pair(a: &str, b: &str) -> Vec<u8> {
@@ -214,66 +214,27 @@ fn live(items: &TransactionalTree, key: &str, k: &[u8], now_ms: u64) -> TxResult
     Ok(Some(item).filter(|item| item.is_live(now_ms)))
 }
 
-/// Stores a new version of an item, keeping created-at if it lives on.
-fn put(
-    items: &TransactionalTree,
-    old: Option<&Item>,
-    key: &str,
-    k: &[u8],
-    value: String,
-    expires_at: Option<u64>,
-    now_ms: u64,
-) -> TxResult<u64> {
-    let version = items.generate_id()? + 1;
-    let item = Item {
-        key: key.to_owned(),
-        value,
-        created_at: old.map_or(now_ms, |o| o.created_at),
-        updated_at: now_ms,
-        version,
-        expires_at,
-    };
-    items.insert(k, encode_item(&item))?;
-    Ok(version)
-}
-
 fn apply(items: &TransactionalTree, index: usize, write: &Write<'_>, now_ms: u64) -> TxResult<Written> {
     let (key, k) = (write.key(), pair(write.table(), write.key()));
     let old = live(items, key, &k, now_ms)?;
-    match *write {
-        Write::Set { value, ttl_ms, .. } => {
-            let expires_at = ttl_ms.map(|ttl| now_ms.saturating_add(ttl));
-            Ok(Written::Set(put(items, old.as_ref(), key, &k, value.to_owned(), expires_at, now_ms)?))
+    let change = match write.change(old.as_ref(), now_ms) {
+        Ok(change) => change,
+        Err(failure) => return fail(index, failure),
+    };
+    let version = match change.stored() {
+        Some((value, expires_at)) => {
+            let version = items.generate_id()? + 1;
+            let created_at = old.as_ref().map_or(now_ms, |o| o.created_at);
+            let item = Item { key: key.to_owned(), value, created_at, updated_at: now_ms, version, expires_at };
+            items.insert(k, encode_item(&item))?;
+            version
         }
-        Write::SetIf { value, expected, ttl_ms, .. } => {
-            let expires_at = ttl_ms.map(|ttl| now_ms.saturating_add(ttl));
-            let actual = old.as_ref().map(|o| o.version);
-            if actual != expected {
-                return fail(index, WriteFailure::VersionMismatch { expected, actual });
-            }
-            Ok(Written::SetIf(put(items, old.as_ref(), key, &k, value.to_owned(), expires_at, now_ms)?))
-        }
-        Write::Delete { .. } => {
-            if old.is_none() {
-                return fail(index, WriteFailure::Missing);
-            }
+        None => {
             items.remove(k)?;
-            Ok(Written::Deleted)
+            0
         }
-        Write::Increment { delta, .. } => {
-            let current = match &old {
-                None => 0,
-                Some(o) => match serde_json::from_str::<i64>(&o.value) {
-                    Ok(n) => n,
-                    Err(_) => return fail(index, WriteFailure::NotInteger),
-                },
-            };
-            let Some(sum) = current.checked_add(delta) else { return fail(index, WriteFailure::Overflow) };
-            let expires_at = old.as_ref().and_then(|o| o.expires_at);
-            put(items, old.as_ref(), key, &k, sum.to_string(), expires_at, now_ms)?;
-            Ok(Written::Incremented(sum))
-        }
-    }
+    };
+    Ok(write.written(&change, version))
 }
 
 impl SledBackend {
@@ -420,93 +381,12 @@ impl Backend for SledBackend {
 mod tests {
     use super::*;
 
-    fn all() -> Range<'static> {
-        Range { prefix: "", after: None, limit: 1000 }
-    }
-
-    fn set<'a>(table: &'a str, key: &'a str, value: &'a str) -> Write<'a> {
-        Write::Set { table, key, value, ttl_ms: None }
-    }
-
     #[test]
-    fn writes_keep_created_at_and_move_updated_at_and_version() {
-        let db = SledBackend::temporary().unwrap();
-        db.write("o", &["t"], &[set("t", "k", "1")], 100).unwrap();
-        let first = db.get("t", "k", 100).unwrap().unwrap();
-        db.write("o", &[], &[set("t", "k", "2")], 200).unwrap();
-        let item = db.get("t", "k", 200).unwrap().unwrap();
-        assert_eq!((item.value.as_str(), item.created_at, item.updated_at), ("2", 100, 200));
-        assert!(item.version > first.version);
-        assert_eq!(db.table_owner("t").unwrap().as_deref(), Some("o"));
-    }
-
-    #[test]
-    fn a_failing_write_leaves_the_whole_group_undone() {
-        let db = SledBackend::temporary().unwrap();
-        let group = [set("t", "a", "1"), Write::Delete { table: "t", key: "missing" }];
-        let err = db.write("o", &["t"], &group, 1).unwrap_err();
-        assert!(matches!(err, WriteError::Failed { index: 1, failure: WriteFailure::Missing }));
-        assert!(db.get("t", "a", 1).unwrap().is_none());
-        assert!(db.table_owner("t").unwrap().is_none(), "the new table went with the group");
-    }
-
-    #[test]
-    fn set_if_and_increment_check_what_is_stored() {
-        let db = SledBackend::temporary().unwrap();
-        let created = db.write(
-            "o",
-            &["t"],
-            &[Write::SetIf { table: "t", key: "k", value: "1", expected: None, ttl_ms: None }],
-            1,
-        );
-        let Written::SetIf(version) = created.unwrap()[0] else { panic!() };
-        let stale = Write::SetIf { table: "t", key: "k", value: "2", expected: Some(version + 1000), ttl_ms: None };
-        let err = db.write("o", &[], &[stale], 1).unwrap_err();
-        assert!(
-            matches!(err, WriteError::Failed { failure: WriteFailure::VersionMismatch { actual: Some(v), .. }, .. } if v == version)
-        );
-        let inc = db.write("o", &[], &[Write::Increment { table: "t", key: "k", delta: 41 }], 1).unwrap();
-        assert_eq!(inc, [Written::Incremented(42)]);
-        db.write("o", &[], &[set("t", "s", "\"text\"")], 1).unwrap();
-        let err = db.write("o", &[], &[Write::Increment { table: "t", key: "s", delta: 1 }], 1).unwrap_err();
-        assert!(matches!(err, WriteError::Failed { failure: WriteFailure::NotInteger, .. }));
-    }
-
-    #[test]
-    fn expired_items_are_invisible_then_removed() {
+    fn expired_items_leave_the_disk_when_swept() {
         let db = SledBackend::temporary().unwrap();
         db.write("o", &["t"], &[Write::Set { table: "t", key: "k", value: "1", ttl_ms: Some(40) }], 10).unwrap();
-        assert!(db.get("t", "k", 49).unwrap().is_some());
-        assert!(db.get("t", "k", 50).unwrap().is_none());
-        assert!(db.keys("t", all(), 50).unwrap().entries.is_empty());
         assert_eq!(db.remove_expired(50).unwrap(), 1);
         assert_eq!(db.items.len(), 0);
-    }
-
-    #[test]
-    fn listings_page_by_prefix_and_cursor_without_leaking_into_other_tables() {
-        let db = SledBackend::temporary().unwrap();
-        let writes: Vec<Write> = ["a1", "a2", "a3", "b1"].iter().map(|k| set("users", k, "1")).collect();
-        db.write("o", &["users", "users2"], &writes, 1).unwrap();
-        db.write("o", &[], &[set("users2", "a0", "1")], 1).unwrap();
-        let page = db.keys("users", Range { prefix: "a", after: None, limit: 2 }, 1).unwrap();
-        assert_eq!(page, Listed { entries: vec!["a1".into(), "a2".into()], more: true });
-        let next = db.keys("users", Range { prefix: "a", after: Some("a2"), limit: 2 }, 1).unwrap();
-        assert_eq!(next, Listed { entries: vec!["a3".into()], more: false });
-        assert_eq!(db.items("users", all(), 1).unwrap().entries.len(), 4);
-    }
-
-    #[test]
-    fn grants_are_indexed_both_ways_and_removed_together() {
-        let db = SledBackend::temporary().unwrap();
-        let read = Access { read: true, write: false };
-        db.put_grant("t1", "bob", read).unwrap();
-        db.put_grant("t2", "bob", read).unwrap();
-        assert_eq!(db.granted_tables("bob").unwrap(), ["t1", "t2"]);
-        assert!(db.remove_grant("t1", "bob").unwrap());
-        assert!(!db.remove_grant("t1", "bob").unwrap());
-        assert_eq!(db.granted_tables("bob").unwrap(), ["t2"]);
-        assert_eq!(db.grants("t2").unwrap(), [("bob".to_owned(), read)]);
     }
 
     #[test]

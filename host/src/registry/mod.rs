@@ -1,17 +1,16 @@
 //! The deployed workflows: their ids, compiled components and triggers
-//! (webhook routes, cron schedules, manual triggers), and their persistence in
-//! the data dir, so a restart serves the same webhooks. A deploy is checked
-//! whole before it is swapped in: on any error the running set is unchanged. A
-//! swap is one pointer change under a lock: executions already running keep the
-//! version they started with. Every change is announced on a watch channel
-//! ([`Registry::subscribe`]), which the scheduler follows.
+//! (webhook routes, cron schedules, manual triggers), kept in a
+//! [`DeploymentStore`] (files in the data dir, or PostgreSQL shared by several
+//! hosts), so a restart, or another host, serves the same webhooks. A deploy
+//! is checked whole before it is swapped in: on any error the running set is
+//! unchanged. A swap is one pointer change under a lock: executions already
+//! running keep the version they started with. Every change is announced on a
+//! watch channel ([`Registry::subscribe`]), which the scheduler follows.
 //!
-//! On disk, under the data dir:
-//! - `components/<sha256>.wasm`: component bytes, content-addressed, written first;
-//! - `workflows/<id>.json`: the manifest, renamed into place last;
-//! - `cache/<sha256>-<engine>.cwasm`: compiled code, so a restart need not compile.
+//! Compiled code is cached per host in `DATA_DIR/cache/<sha256>-<engine>.cwasm`,
+//! so a restart need not compile.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -25,9 +24,29 @@ use tokio::sync::watch;
 use crate::kv::{WorkflowDirectory, check_workflow_id};
 use crate::runtime::{ExecError, Runtime, Workflow};
 
+mod files;
+mod postgres;
 mod triggers;
 
+pub use self::files::FileDeployments;
+pub use self::postgres::{PostgresDeployments, watch};
 pub use self::triggers::{WORKFLOW_SEGMENT, input_validator};
+
+/// Where deployments are kept: manifests by workflow id, component bytes by
+/// their SHA-256.
+pub trait DeploymentStore: Send + Sync {
+    /// Every manifest, by id.
+    fn manifests(&self) -> io::Result<Vec<Manifest>>;
+    fn manifest(&self, id: &str) -> io::Result<Option<Manifest>>;
+    fn component(&self, sha256: &str) -> io::Result<Vec<u8>>;
+    /// Stores a deployment (component first, manifest last); a store that
+    /// several hosts share checks the routes against all of them here.
+    fn save(&self, manifest: &Manifest, bytes: &[u8]) -> Result<(), DeployError>;
+    /// Removes `id`'s manifest; `false` if there was none.
+    fn remove(&self, id: &str) -> io::Result<bool>;
+    /// Removes the components that no manifest names.
+    fn remove_unused(&self) -> io::Result<()>;
+}
 
 /// A webhook a workflow answers: `method` requests to `/webhook<path>`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,10 +131,8 @@ pub enum DeployError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("could not read deployed workflows in {}: {source}", .dir.display())]
-    Io { dir: PathBuf, source: io::Error },
-    #[error("deployed workflow manifest {} is unreadable: {source}", .path.display())]
-    Manifest { path: PathBuf, source: serde_json::Error },
+    #[error("could not read the deployed workflows: {0}")]
+    Io(#[from] io::Error),
     #[error("deployed workflow {id:?} no longer compiles: {reason}")]
     Compile { id: String, reason: String },
 }
@@ -143,70 +160,100 @@ struct Deployed {
 }
 
 pub struct Registry {
-    components_dir: PathBuf,
-    workflows_dir: PathBuf,
+    store: Box<dyn DeploymentStore>,
     cache_dir: PathBuf,
     deployed: RwLock<Deployed>,
-    /// Serialises deploys and undeploys, so conflict checks see every earlier one.
+    /// Serialises deploys, undeploys and refreshes, so conflict checks see
+    /// every earlier one.
     changing: Mutex<()>,
     /// Bumped after every change of the deployed set.
     changes: watch::Sender<u64>,
 }
 
 impl Registry {
-    /// Opens the registry's folders under `data_dir`, creating them.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
-        let registry = Self {
-            components_dir: data_dir.join("components"),
-            workflows_dir: data_dir.join("workflows"),
-            cache_dir: data_dir.join("cache"),
+    /// A registry over `store`, caching compiled code under `data_dir`.
+    pub fn open(data_dir: &Path, store: Box<dyn DeploymentStore>) -> io::Result<Self> {
+        let cache_dir = data_dir.join("cache");
+        fs::create_dir_all(&cache_dir)?;
+        Ok(Self {
+            store,
+            cache_dir,
             deployed: RwLock::default(),
             changing: Mutex::default(),
             changes: watch::Sender::new(0),
-        };
-        for dir in [&registry.components_dir, &registry.workflows_dir, &registry.cache_dir] {
-            fs::create_dir_all(dir)?;
-        }
-        Ok(registry)
+        })
     }
 
-    /// Serves every workflow deployed before, from the compiled cache where
-    /// it can; returns their ids.
+    /// Serves every workflow in the store, from the compiled cache where it
+    /// can; returns their ids.
     pub fn load(&self, runtime: &Runtime) -> Result<Vec<String>, LoadError> {
-        let io_err = |source| LoadError::Io { dir: self.workflows_dir.clone(), source };
-        let mut manifests: Vec<PathBuf> = fs::read_dir(&self.workflows_dir)
-            .map_err(io_err)?
-            .map(|e| e.map(|e| e.path()))
-            .collect::<io::Result<_>>()
-            .map_err(io_err)?;
-        manifests.retain(|p| p.extension().is_some_and(|e| e == "json"));
-        manifests.sort();
-
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         let mut ids = Vec::new();
-        for path in manifests {
-            let text = fs::read(&path).map_err(io_err)?;
-            let manifest: Manifest =
-                serde_json::from_slice(&text).map_err(|source| LoadError::Manifest { path: path.clone(), source })?;
-            let workflow = match self.load_compiled(runtime, &manifest.sha256) {
-                Some(workflow) => {
-                    tracing::info!(workflow = %manifest.id, "loaded from the compiled cache");
-                    workflow
-                }
-                None => {
-                    tracing::info!(workflow = %manifest.id, "compiling (no usable compiled cache)");
-                    let bytes = fs::read(self.component_path(&manifest.sha256)).map_err(io_err)?;
-                    let workflow = runtime
-                        .compile(&bytes)
-                        .map_err(|e| LoadError::Compile { id: manifest.id.clone(), reason: format!("{e:#}") })?;
-                    self.save_compiled(runtime, &manifest.sha256, &workflow);
-                    workflow
-                }
-            };
+        for manifest in self.store.manifests()? {
             ids.push(manifest.id.clone());
-            self.swap_in(Arc::new(Deployment { manifest, workflow }));
+            self.swap_in(Arc::new(self.prepare(runtime, manifest)?));
         }
         self.remove_unused_files();
         Ok(ids)
+    }
+
+    /// Brings `id` in line with the store, after another host changed it:
+    /// serves the stored version, or stops serving it if it is gone. Errors
+    /// are logged; the workflow keeps its old version then.
+    pub fn refresh(&self, runtime: &Runtime, id: &str) {
+        let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let current = self.get(id).map(|d| (d.manifest.sha256.clone(), d.manifest.deployed_at_ms));
+        let stored = match self.store.manifest(id) {
+            Ok(stored) => stored,
+            Err(e) => return tracing::warn!(workflow = %id, "could not read the stored deployment: {e}"),
+        };
+        match stored {
+            None if current.is_some() => {
+                self.swap_out(id);
+                tracing::info!(workflow = %id, "undeployed through another host");
+            }
+            None => {}
+            Some(manifest) if current == Some((manifest.sha256.clone(), manifest.deployed_at_ms)) => {}
+            Some(manifest) => match self.prepare(runtime, manifest) {
+                Ok(deployment) => {
+                    self.swap_in(Arc::new(deployment));
+                    tracing::info!(workflow = %id, "deployed through another host");
+                }
+                Err(e) => tracing::warn!(workflow = %id, "could not serve the stored deployment: {e}"),
+            },
+        }
+    }
+
+    /// [`refresh`](Registry::refresh) for every workflow served or stored.
+    pub fn refresh_all(&self, runtime: &Runtime) {
+        let mut ids: BTreeSet<String> = self.list().iter().map(|d| d.manifest.id.clone()).collect();
+        match self.store.manifests() {
+            Ok(stored) => ids.extend(stored.into_iter().map(|m| m.id)),
+            Err(e) => return tracing::warn!("could not read the stored deployments: {e}"),
+        }
+        for id in ids {
+            self.refresh(runtime, &id);
+        }
+    }
+
+    /// A stored workflow made ready to serve.
+    fn prepare(&self, runtime: &Runtime, manifest: Manifest) -> Result<Deployment, LoadError> {
+        let workflow = match self.load_compiled(runtime, &manifest.sha256) {
+            Some(workflow) => {
+                tracing::info!(workflow = %manifest.id, "loaded from the compiled cache");
+                workflow
+            }
+            None => {
+                tracing::info!(workflow = %manifest.id, "compiling (no usable compiled cache)");
+                let bytes = self.store.component(&manifest.sha256)?;
+                let workflow = runtime
+                    .compile(&bytes)
+                    .map_err(|e| LoadError::Compile { id: manifest.id.clone(), reason: format!("{e:#}") })?;
+                self.save_compiled(runtime, &manifest.sha256, &workflow);
+                workflow
+            }
+        };
+        Ok(Deployment { manifest, workflow })
     }
 
     /// Deploys (or redeploys) `id` from component bytes.
@@ -224,7 +271,8 @@ impl Registry {
         let triggers::Checked { routes, crons, manuals } = triggers::check(id, triggers)?;
 
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        self.check_routes_free(id, &routes)?;
+        let served: Vec<Manifest> = self.list().iter().map(|d| d.manifest.clone()).collect();
+        routes_free(id, &routes, &served)?;
         let manifest = Manifest {
             id: id.to_owned(),
             routes,
@@ -235,10 +283,8 @@ impl Registry {
             deployed_at_ms: SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64),
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
         };
-        write_atomically(&self.component_path(&manifest.sha256), bytes)?;
         self.save_compiled(runtime, &manifest.sha256, &workflow);
-        let json = serde_json::to_vec_pretty(&manifest).map_err(io::Error::other)?;
-        write_atomically(&self.manifest_path(id), &json)?;
+        self.store.save(&manifest, bytes)?;
         let deployment = Arc::new(Deployment { manifest, workflow });
         self.swap_in(deployment.clone());
         Ok(deployment)
@@ -247,14 +293,10 @@ impl Registry {
     /// Stops serving `id`. Its tables stay in the KV store, owned by the id.
     pub fn undeploy(&self, id: &str) -> Result<(), UndeployError> {
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
-        let old = deployed.by_id.remove(id).ok_or_else(|| UndeployError::NotFound(id.to_owned()))?;
-        for route in &old.manifest.routes {
-            deployed.routes.remove(route);
+        let removed = self.store.remove(id)?;
+        if !self.swap_out(id) && !removed {
+            return Err(UndeployError::NotFound(id.to_owned()));
         }
-        drop(deployed);
-        self.changes.send_modify(|n| *n += 1);
-        fs::remove_file(self.manifest_path(id))?;
         Ok(())
     }
 
@@ -287,16 +329,6 @@ impl Registry {
         self.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.values().cloned().collect()
     }
 
-    fn check_routes_free(&self, id: &str, routes: &[Route]) -> Result<(), DeployError> {
-        let deployed = self.deployed.read().unwrap_or_else(|e| e.into_inner());
-        for route in routes {
-            if let Some(owner) = deployed.routes.get(route).filter(|d| d.manifest.id != id) {
-                return Err(DeployError::RouteTaken { route: route.clone(), owner: owner.manifest.id.clone() });
-            }
-        }
-        Ok(())
-    }
-
     fn swap_in(&self, deployment: Arc<Deployment>) {
         let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = deployed.by_id.remove(&deployment.manifest.id) {
@@ -312,12 +344,16 @@ impl Registry {
         self.changes.send_modify(|n| *n += 1);
     }
 
-    fn component_path(&self, sha256: &str) -> PathBuf {
-        self.components_dir.join(format!("{sha256}.wasm"))
-    }
-
-    fn manifest_path(&self, id: &str) -> PathBuf {
-        self.workflows_dir.join(format!("{id}.json"))
+    /// Stops serving `id`; `false` if it wasn't served.
+    fn swap_out(&self, id: &str) -> bool {
+        let mut deployed = self.deployed.write().unwrap_or_else(|e| e.into_inner());
+        let Some(old) = deployed.by_id.remove(id) else { return false };
+        for route in &old.manifest.routes {
+            deployed.routes.remove(route);
+        }
+        drop(deployed);
+        self.changes.send_modify(|n| *n += 1);
+        true
     }
 
     fn compiled_path(&self, runtime: &Runtime, sha256: &str) -> PathBuf {
@@ -344,19 +380,30 @@ impl Registry {
         }
     }
 
-    /// Components and compiled code that no manifest names any more.
+    /// Components and compiled code that no deployment names any more.
     fn remove_unused_files(&self) {
+        if let Err(e) = self.store.remove_unused() {
+            tracing::warn!("could not remove unused components: {e}");
+        }
         let used: HashSet<String> = self.list().iter().map(|d| d.manifest.sha256.clone()).collect();
-        for dir in [&self.components_dir, &self.cache_dir] {
-            let Ok(entries) = fs::read_dir(dir) else { continue };
-            for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
-                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-                if !used.iter().any(|sha| name.starts_with(sha.as_str())) {
-                    let _ = fs::remove_file(&path);
-                }
+        let Ok(entries) = fs::read_dir(&self.cache_dir) else { return };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if !used.iter().any(|sha| name.starts_with(sha.as_str())) {
+                let _ = fs::remove_file(&path);
             }
         }
     }
+}
+
+/// Fails if another workflow among `others` serves one of `routes`.
+fn routes_free(id: &str, routes: &[Route], others: &[Manifest]) -> Result<(), DeployError> {
+    for other in others.iter().filter(|m| m.id != id) {
+        if let Some(route) = routes.iter().find(|r| other.routes.contains(r)) {
+            return Err(DeployError::RouteTaken { route: route.clone(), owner: other.id.clone() });
+        }
+    }
+    Ok(())
 }
 
 impl WorkflowDirectory for Registry {

@@ -3,9 +3,10 @@
 //! admission (back-pressure) as webhooks.
 //!
 //! Rules:
-//! - **At most once.** A tick is [claimed](Ticks::claim) on disk before it
+//! - **At most once.** A tick is [claimed](Ticks::claim) durably before it
 //!   runs, and only a tick later than the last one claimed can be: no tick
-//!   runs twice, across restarts and crashes included.
+//!   runs twice, across restarts and crashes included, nor across hosts that
+//!   share a PostgreSQL store (each tries, one claim wins).
 //! - **No bursts.** Ticks that fell while the host was down, while the
 //!   previous run of the same schedule was still going, or while the host was
 //!   at capacity are skipped, with a warning that says how many.
@@ -16,6 +17,7 @@
 //!
 //! It reads the registry and calls the runtime; it never changes either.
 
+mod postgres;
 mod schedule;
 mod ticks;
 
@@ -27,8 +29,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use self::postgres::PostgresTicks;
 pub use self::schedule::{Schedule, ScheduleError};
-pub use self::ticks::Ticks;
+pub use self::ticks::{FileTicks, Ticks};
 use crate::bindings::CronEvent;
 use crate::executions::{self, Executions, Started, Status};
 use crate::registry::Registry;
@@ -48,7 +51,7 @@ struct Shared {
     runtime: Arc<Runtime>,
     admission: Arc<Admission>,
     executions: Arc<Executions>,
-    ticks: Ticks,
+    ticks: Box<dyn Ticks>,
 }
 
 /// The scheduler, ready to [start](Scheduler::start).
@@ -73,7 +76,7 @@ impl Scheduler {
         runtime: Arc<Runtime>,
         admission: Arc<Admission>,
         executions: Arc<Executions>,
-        ticks: Ticks,
+        ticks: Box<dyn Ticks>,
     ) -> Scheduler {
         Scheduler { shared: Arc::new(Shared { registry, runtime, admission, executions, ticks }) }
     }
@@ -116,7 +119,7 @@ async fn supervise(shared: Arc<Shared>, mut changes: watch::Receiver<u64>) {
         if first || !stopped.is_empty() {
             let shared = shared.clone();
             let forgotten = tokio::task::spawn_blocking(move || {
-                shared.ticks.retain(|workflow, schedule| keep.iter().any(|(w, s)| w == workflow && s == schedule))
+                shared.ticks.retain(&|workflow, schedule| keep.iter().any(|(w, s)| w == workflow && s == schedule))
             });
             if let Ok(Err(e)) = forgotten.await {
                 tracing::warn!("could not forget the ticks of removed cron triggers: {e}");

@@ -1,14 +1,13 @@
 //! The last tick each cron trigger fired, kept durably so that no tick ever
 //! runs twice, across restarts and crashes included.
 //!
-//! One small JSON file per workflow, `DATA_DIR/cron/<workflow>.json`, maps each
-//! schedule to the last tick fired (ms since the Unix epoch). A tick is
-//! [claimed](Ticks::claim) before it runs: the file is replaced (synced
-//! temporary, rename, synced folder) and only then does the execution start. A
-//! crash between the two loses that one run rather than repeating it.
-//!
-//! Files, not the KV store: these are the host's records, not a workflow's
-//! data, and a write per tick is a few hundred bytes.
+//! [`FileTicks`] keeps one small JSON file per workflow,
+//! `DATA_DIR/cron/<workflow>.json`, mapping each schedule to the last tick
+//! fired (ms since the Unix epoch). A tick is [claimed](Ticks::claim) before it
+//! runs: the file is replaced (synced temporary, rename, synced folder) and
+//! only then does the execution start. A crash between the two loses that one
+//! run rather than repeating it. Files, not the KV store: these are the host's
+//! records, not a workflow's data, and a write per tick is a few hundred bytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -18,33 +17,44 @@ use std::sync::Mutex;
 
 use crate::registry::write_atomically;
 
+/// Where claimed ticks are kept.
+pub trait Ticks: Send + Sync {
+    /// The last tick of `schedule` that `workflow` fired, if any.
+    fn last(&self, workflow: &str, schedule: &str) -> io::Result<Option<u64>>;
+    /// Records `tick` as fired, durably, unless it (or a later tick) was
+    /// fired already: true means the caller may run it, and is the only one.
+    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> io::Result<bool>;
+    /// Keeps only the records of the schedules `keep(workflow, schedule)`
+    /// accepts: those of crons no longer deployed go.
+    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> io::Result<()>;
+}
+
 /// Schedule → last tick fired, for one workflow.
 type Fired = BTreeMap<String, u64>;
 
-pub struct Ticks {
+pub struct FileTicks {
     dir: PathBuf,
     /// What each workflow's file holds, read on first use. The lock also
     /// makes a claim's check and write one step.
     files: Mutex<HashMap<String, Fired>>,
 }
 
-impl Ticks {
+impl FileTicks {
     /// Opens (creating) `DATA_DIR/cron`.
-    pub fn open(data_dir: &Path) -> io::Result<Ticks> {
+    pub fn open(data_dir: &Path) -> io::Result<FileTicks> {
         let dir = data_dir.join("cron");
         fs::create_dir_all(&dir)?;
-        Ok(Ticks { dir, files: Mutex::default() })
+        Ok(FileTicks { dir, files: Mutex::default() })
     }
+}
 
-    /// The last tick of `schedule` that `workflow` fired, if any.
-    pub fn last(&self, workflow: &str, schedule: &str) -> io::Result<Option<u64>> {
+impl Ticks for FileTicks {
+    fn last(&self, workflow: &str, schedule: &str) -> io::Result<Option<u64>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(self.fired(&mut files, workflow)?.get(schedule).copied())
     }
 
-    /// Records `tick` as fired, durably, unless it (or a later tick) was
-    /// fired already: true means the caller may run it, and is the only one.
-    pub fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> io::Result<bool> {
+    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> io::Result<bool> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let fired = self.fired(&mut files, workflow)?;
         if fired.get(schedule).is_some_and(|&last| last >= tick) {
@@ -57,9 +67,7 @@ impl Ticks {
         Ok(true)
     }
 
-    /// Keeps only the records of the schedules `keep(workflow, schedule)`
-    /// accepts: those of crons no longer deployed go.
-    pub fn retain(&self, keep: impl Fn(&str, &str) -> bool) -> io::Result<()> {
+    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> io::Result<()> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         for workflow in self.workflows_on_disk()? {
             let fired = self.fired(&mut files, &workflow)?;
@@ -76,7 +84,9 @@ impl Ticks {
         }
         Ok(())
     }
+}
 
+impl FileTicks {
     fn fired<'a>(&self, files: &'a mut HashMap<String, Fired>, workflow: &str) -> io::Result<&'a Fired> {
         if !files.contains_key(workflow) {
             let fired = match fs::read(self.path(workflow)) {
@@ -121,14 +131,14 @@ mod tests {
     #[test]
     fn a_tick_is_claimed_once_and_the_claim_survives_a_reopen() {
         let dir = tempfile::TempDir::new().unwrap();
-        let ticks = Ticks::open(dir.path()).unwrap();
+        let ticks = FileTicks::open(dir.path()).unwrap();
         assert_eq!(ticks.last("w", "* * * * * *").unwrap(), None);
         assert!(ticks.claim("w", "* * * * * *", 1000).unwrap());
         assert!(!ticks.claim("w", "* * * * * *", 1000).unwrap(), "the same tick again");
         assert!(!ticks.claim("w", "* * * * * *", 999).unwrap(), "an earlier tick");
         assert!(ticks.claim("w", "0 * * * *", 500).unwrap(), "another schedule keeps its own record");
 
-        let reopened = Ticks::open(dir.path()).unwrap();
+        let reopened = FileTicks::open(dir.path()).unwrap();
         assert_eq!(reopened.last("w", "* * * * * *").unwrap(), Some(1000));
         assert!(!reopened.claim("w", "* * * * * *", 1000).unwrap());
         assert!(reopened.claim("w", "* * * * * *", 2000).unwrap());
@@ -137,16 +147,16 @@ mod tests {
     #[test]
     fn forgotten_schedules_leave_no_record() {
         let dir = tempfile::TempDir::new().unwrap();
-        let ticks = Ticks::open(dir.path()).unwrap();
+        let ticks = FileTicks::open(dir.path()).unwrap();
         ticks.claim("a", "s1", 1).unwrap();
         ticks.claim("a", "s2", 1).unwrap();
         ticks.claim("b", "s1", 1).unwrap();
-        ticks.retain(|workflow, schedule| (workflow, schedule) != ("a", "s1")).unwrap();
+        ticks.retain(&|workflow, schedule| (workflow, schedule) != ("a", "s1")).unwrap();
         assert_eq!(ticks.last("a", "s1").unwrap(), None);
         assert_eq!((ticks.last("a", "s2").unwrap(), ticks.last("b", "s1").unwrap()), (Some(1), Some(1)));
-        ticks.retain(|workflow, _| workflow == "a").unwrap();
+        ticks.retain(&|workflow, _| workflow == "a").unwrap();
         assert!(!dir.path().join("cron/b.json").exists());
-        let reopened = Ticks::open(dir.path()).unwrap();
+        let reopened = FileTicks::open(dir.path()).unwrap();
         assert_eq!((reopened.last("a", "s2").unwrap(), reopened.last("b", "s1").unwrap()), (Some(1), None));
     }
 }

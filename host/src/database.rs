@@ -1,0 +1,163 @@
+//! PostgreSQL (`--store postgres://…`): the connection pool, the schema and
+//! what its errors mean. The KV items, deployments, execution records and
+//! cron ticks of every host that names the same database live here, so those
+//! hosts serve the same workflows over the same data.
+//!
+//! Storage calls run on blocking threads (wasm executions, `spawn_blocking`),
+//! so this uses the blocking client; a pool bounds the connections and how
+//! long a call waits for one.
+
+use std::time::Duration;
+
+use postgres::NoTls;
+use postgres::error::SqlState;
+use r2d2_postgres::PostgresConnectionManager;
+
+use crate::kv::{StorageError, StorageResult};
+
+pub type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
+
+/// How long a call waits for a connection (or to make one) before it fails
+/// as unavailable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Longest one statement may run; a stuck database can't hold an execution.
+const STATEMENT_TIMEOUT_MS: u32 = 10_000;
+
+/// The advisory lock taken while migrating, so hosts starting together
+/// migrate one at a time.
+const MIGRATION_LOCK: i64 = 0x466c_6f77_7701;
+
+/// The schema, one step per release that changed it; a database records how
+/// many steps it has taken.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE floww_kv_tables (
+        name text COLLATE "C" PRIMARY KEY,
+        owner text NOT NULL
+    );
+    CREATE TABLE floww_kv_grants (
+        tbl text COLLATE "C" NOT NULL,
+        workflow text COLLATE "C" NOT NULL,
+        can_read boolean NOT NULL,
+        can_write boolean NOT NULL,
+        PRIMARY KEY (tbl, workflow)
+    );
+    CREATE INDEX floww_kv_grants_by_workflow ON floww_kv_grants (workflow, tbl);
+    CREATE SEQUENCE floww_kv_versions;
+    CREATE TABLE floww_kv_items (
+        tbl text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        value text NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        version bigint NOT NULL,
+        expires_at bigint,
+        PRIMARY KEY (tbl, key)
+    );
+    CREATE INDEX floww_kv_items_expiry ON floww_kv_items (expires_at) WHERE expires_at IS NOT NULL;
+    CREATE TABLE floww_components (
+        sha256 text PRIMARY KEY,
+        bytes bytea NOT NULL
+    );
+    CREATE TABLE floww_workflows (
+        id text PRIMARY KEY,
+        manifest text NOT NULL,
+        sha256 text NOT NULL REFERENCES floww_components (sha256)
+    );
+    CREATE TABLE floww_executions (
+        id text COLLATE "C" PRIMARY KEY,
+        record text NOT NULL
+    );
+    CREATE TABLE floww_cron_ticks (
+        workflow text NOT NULL,
+        schedule text NOT NULL,
+        last_tick bigint NOT NULL,
+        PRIMARY KEY (workflow, schedule)
+    );
+"#];
+
+/// A pool of connections to one database whose schema is up to date.
+pub struct Database {
+    pool: r2d2::Pool<PostgresConnectionManager<NoTls>>,
+    config: postgres::Config,
+}
+
+impl Database {
+    /// Connects with at most `max_connections` and migrates the schema.
+    pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database> {
+        let mut config: postgres::Config = url.parse().map_err(|e| anyhow::anyhow!("bad PostgreSQL URL: {e}"))?;
+        config.connect_timeout(CONNECT_TIMEOUT).application_name("floww");
+        if config.get_options().is_none() {
+            config.options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
+        }
+        let manager = PostgresConnectionManager::new(config.clone(), NoTls);
+        let pool = r2d2::Pool::builder()
+            .max_size(max_connections)
+            .min_idle(Some(1))
+            .connection_timeout(CONNECT_TIMEOUT)
+            // A broken connection shows itself on use and is then dropped;
+            // testing each one on checkout would cost a round trip per call.
+            .test_on_check_out(false)
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build_unchecked(manager);
+        let db = Database { pool, config };
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("could not connect to PostgreSQL: {e}"))?;
+        migrate(&mut conn).map_err(|e| anyhow::anyhow!("could not migrate the PostgreSQL schema: {e}"))?;
+        Ok(db)
+    }
+
+    /// A pooled connection, or [`StorageError::Unavailable`] after a short wait.
+    pub fn get(&self) -> StorageResult<Connection> {
+        self.pool.get().map_err(|e| StorageError::Unavailable(format!("no PostgreSQL connection: {e}")))
+    }
+
+    /// A connection of its own, outside the pool: for `LISTEN`.
+    pub fn dedicated(&self) -> StorageResult<postgres::Client> {
+        self.config.connect(NoTls).map_err(storage_error)
+    }
+}
+
+fn migrate(conn: &mut Connection) -> StorageResult<()> {
+    let mut tx = conn.transaction().map_err(storage_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(storage_error)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS floww_schema (steps integer NOT NULL)").map_err(storage_error)?;
+    let taken = tx.query_opt("SELECT steps FROM floww_schema", &[]).map_err(storage_error)?;
+    let taken = taken.map_or(0, |row| row.get::<_, i32>(0)) as usize;
+    if taken > MIGRATIONS.len() {
+        return Err(StorageError::failed(format!(
+            "the database's schema is at step {taken}, newer than this floww knows ({}); upgrade floww",
+            MIGRATIONS.len()
+        )));
+    }
+    for step in &MIGRATIONS[taken..] {
+        tx.batch_execute(step).map_err(storage_error)?;
+    }
+    tx.execute("DELETE FROM floww_schema", &[]).map_err(storage_error)?;
+    tx.execute("INSERT INTO floww_schema (steps) VALUES ($1)", &[&(MIGRATIONS.len() as i32)]).map_err(storage_error)?;
+    tx.commit().map_err(storage_error)
+}
+
+/// A PostgreSQL error as a storage error: lost or refused connections and a
+/// server shutting down are [`StorageError::Unavailable`].
+pub fn storage_error(e: postgres::Error) -> StorageError {
+    let unreachable = e.is_closed()
+        || e.code().is_some_and(|code| {
+            let code = code.code();
+            code.starts_with("08") || code.starts_with("57P") || code == SqlState::TOO_MANY_CONNECTIONS.code()
+        })
+        || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if unreachable { StorageError::Unavailable(e.to_string()) } else { StorageError::failed(e) }
+}
+
+/// Whether a transaction lost a race it can win by running again: a
+/// serialization failure, a deadlock, or a row another writer inserted first.
+pub fn is_retryable(e: &postgres::Error) -> bool {
+    e.code().is_some_and(|code| {
+        [SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED, SqlState::UNIQUE_VIOLATION]
+            .contains(code)
+    })
+}
+
+/// Milliseconds as PostgreSQL's `bigint`.
+pub fn ms(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

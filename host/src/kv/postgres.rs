@@ -1,0 +1,245 @@
+//! The shared backend: tables, grants and items in PostgreSQL, so several
+//! hosts serve one store (schema in `database`).
+//!
+//! A group of writes is one transaction. Each write locks its item's row
+//! (`SELECT … FOR UPDATE`) before deciding, so concurrent increments and
+//! compare-and-swaps on any host serialise on the row; a row that another
+//! transaction inserts first, or a deadlock between two groups, makes the
+//! group run again from the start. Versions come from one sequence, so they
+//! are unique across the store and never reused. Keys use the "C" collation:
+//! listings come in byte order, as sled's do.
+
+use std::sync::Arc;
+
+use postgres::Transaction;
+
+use super::backend::{Access, Backend, Item, Listed, Range, StorageResult, Write, WriteError, WriteFailure, Written};
+use crate::database::{Database, is_retryable, ms, storage_error};
+
+/// How often a group of writes is run again after losing a race.
+const ATTEMPTS: usize = 20;
+/// Greater than every character a key may hold, to bound a prefix scan.
+const AFTER_EVERY_KEY_CHAR: char = '\u{7f}';
+
+pub struct PostgresBackend {
+    db: Arc<Database>,
+}
+
+impl PostgresBackend {
+    pub fn new(db: Arc<Database>) -> Self {
+        Self { db }
+    }
+}
+
+const ITEM_COLUMNS: &str = "key, value, created_at, updated_at, version, expires_at";
+
+fn item(row: &postgres::Row) -> Item {
+    let n = |i: usize| row.get::<_, i64>(i) as u64;
+    Item {
+        key: row.get(0),
+        value: row.get(1),
+        created_at: n(2),
+        updated_at: n(3),
+        version: n(4),
+        expires_at: row.get::<_, Option<i64>>(5).map(|at| at as u64),
+    }
+}
+
+/// Why a group stopped inside its transaction.
+enum Stop {
+    Failed { index: usize, failure: WriteFailure },
+    Db(postgres::Error),
+}
+
+impl From<postgres::Error> for Stop {
+    fn from(e: postgres::Error) -> Self {
+        Stop::Db(e)
+    }
+}
+
+fn write_group(
+    tx: &mut Transaction<'_>,
+    owner: &str,
+    new_tables: &[&str],
+    writes: &[Write<'_>],
+    now_ms: u64,
+) -> Result<Vec<Written>, Stop> {
+    for table in new_tables {
+        let created = tx.execute(
+            "INSERT INTO floww_kv_tables (name, owner) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[table, &owner],
+        )?;
+        if created == 0 {
+            return Err(Stop::Failed { index: 0, failure: WriteFailure::TableTaken });
+        }
+    }
+    let mut written = Vec::with_capacity(writes.len());
+    for (index, write) in writes.iter().enumerate() {
+        let (table, key) = (write.table(), write.key());
+        let locked = tx.query_opt(
+            &format!("SELECT {ITEM_COLUMNS} FROM floww_kv_items WHERE tbl = $1 AND key = $2 FOR UPDATE"),
+            &[&table, &key],
+        )?;
+        let exists = locked.is_some();
+        let old = locked.map(|row| item(&row)).filter(|item| item.is_live(now_ms));
+        let change = write.change(old.as_ref(), now_ms).map_err(|failure| Stop::Failed { index, failure })?;
+        let version = match change.stored() {
+            Some((value, expires_at)) => {
+                let created_at = ms(old.as_ref().map_or(now_ms, |o| o.created_at));
+                let args: [&(dyn postgres::types::ToSql + Sync); 6] =
+                    [&table, &key, &value, &created_at, &ms(now_ms), &expires_at.map(ms)];
+                // Not there when locked: insert, and lose (then retry) if
+                // another transaction inserts it first.
+                let sql = if exists {
+                    "UPDATE floww_kv_items SET value = $3, created_at = $4, updated_at = $5, \
+                     version = nextval('floww_kv_versions'), expires_at = $6 \
+                     WHERE tbl = $1 AND key = $2 RETURNING version"
+                } else {
+                    "INSERT INTO floww_kv_items (tbl, key, value, created_at, updated_at, version, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, nextval('floww_kv_versions'), $6) RETURNING version"
+                };
+                tx.query_one(sql, &args)?.get::<_, i64>(0) as u64
+            }
+            None => {
+                tx.execute("DELETE FROM floww_kv_items WHERE tbl = $1 AND key = $2", &[&table, &key])?;
+                0
+            }
+        };
+        written.push(write.written(&change, version));
+    }
+    Ok(written)
+}
+
+impl PostgresBackend {
+    /// A listing's rows: keys in `range` of `table`, live at `now_ms`, in
+    /// key order, one more than the limit to tell whether more follow.
+    fn scan(&self, columns: &str, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Vec<postgres::Row>> {
+        let upper = format!("{}{AFTER_EVERY_KEY_CHAR}", range.prefix);
+        let after = range.after.unwrap_or_default();
+        let limit = i64::try_from(range.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let sql = format!(
+            "SELECT {columns} FROM floww_kv_items \
+             WHERE tbl = $1 AND key >= $2 AND key < $3 AND key > $4 \
+             AND (expires_at IS NULL OR expires_at > $5) ORDER BY key LIMIT $6"
+        );
+        self.db.get()?.query(&sql, &[&table, &range.prefix, &upper, &after, &ms(now_ms), &limit]).map_err(storage_error)
+    }
+}
+
+/// Cuts `rows` to `limit`, noting whether more followed.
+fn page<T>(mut entries: Vec<T>, limit: usize) -> Listed<T> {
+    let more = entries.len() > limit;
+    entries.truncate(limit);
+    Listed { entries, more }
+}
+
+impl Backend for PostgresBackend {
+    fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
+        let row = self.db.get()?.query_opt("SELECT owner FROM floww_kv_tables WHERE name = $1", &[&table]);
+        Ok(row.map_err(storage_error)?.map(|row| row.get(0)))
+    }
+
+    fn tables(&self) -> StorageResult<Vec<(String, String)>> {
+        let rows = self.db.get()?.query("SELECT name, owner FROM floww_kv_tables ORDER BY name", &[]);
+        Ok(rows.map_err(storage_error)?.iter().map(|row| (row.get(0), row.get(1))).collect())
+    }
+
+    fn grant(&self, table: &str, workflow: &str) -> StorageResult<Option<Access>> {
+        let row = self.db.get()?.query_opt(
+            "SELECT can_read, can_write FROM floww_kv_grants WHERE tbl = $1 AND workflow = $2",
+            &[&table, &workflow],
+        );
+        Ok(row.map_err(storage_error)?.map(|row| Access { read: row.get(0), write: row.get(1) }))
+    }
+
+    fn grants(&self, table: &str) -> StorageResult<Vec<(String, Access)>> {
+        let rows = self.db.get()?.query(
+            "SELECT workflow, can_read, can_write FROM floww_kv_grants WHERE tbl = $1 ORDER BY workflow",
+            &[&table],
+        );
+        Ok(rows
+            .map_err(storage_error)?
+            .iter()
+            .map(|row| (row.get(0), Access { read: row.get(1), write: row.get(2) }))
+            .collect())
+    }
+
+    fn granted_tables(&self, workflow: &str) -> StorageResult<Vec<String>> {
+        let rows =
+            self.db.get()?.query("SELECT tbl FROM floww_kv_grants WHERE workflow = $1 ORDER BY tbl", &[&workflow]);
+        Ok(rows.map_err(storage_error)?.iter().map(|row| row.get(0)).collect())
+    }
+
+    fn put_grant(&self, table: &str, workflow: &str, access: Access) -> StorageResult<()> {
+        self.db
+            .get()?
+            .execute(
+                "INSERT INTO floww_kv_grants (tbl, workflow, can_read, can_write) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tbl, workflow) DO UPDATE SET can_read = $3, can_write = $4",
+                &[&table, &workflow, &access.read, &access.write],
+            )
+            .map_err(storage_error)?;
+        Ok(())
+    }
+
+    fn remove_grant(&self, table: &str, workflow: &str) -> StorageResult<bool> {
+        let removed = self
+            .db
+            .get()?
+            .execute("DELETE FROM floww_kv_grants WHERE tbl = $1 AND workflow = $2", &[&table, &workflow]);
+        Ok(removed.map_err(storage_error)? > 0)
+    }
+
+    fn get(&self, table: &str, key: &str, now_ms: u64) -> StorageResult<Option<Item>> {
+        let row = self.db.get()?.query_opt(
+            &format!(
+                "SELECT {ITEM_COLUMNS} FROM floww_kv_items WHERE tbl = $1 AND key = $2 \
+                 AND (expires_at IS NULL OR expires_at > $3)"
+            ),
+            &[&table, &key, &ms(now_ms)],
+        );
+        Ok(row.map_err(storage_error)?.map(|row| item(&row)))
+    }
+
+    fn write(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Written>, WriteError> {
+        let mut conn = self.db.get()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = conn.transaction().map_err(storage_error)?;
+            let done = write_group(&mut tx, owner, new_tables, writes, now_ms).and_then(|written| {
+                tx.commit()?;
+                Ok(written)
+            });
+            match done {
+                Ok(written) => return Ok(written),
+                Err(Stop::Failed { index, failure }) => return Err(WriteError::Failed { index, failure }),
+                Err(Stop::Db(e)) if is_retryable(&e) && attempt < ATTEMPTS => continue,
+                Err(Stop::Db(e)) => return Err(storage_error(e).into()),
+            }
+        }
+    }
+
+    fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>> {
+        let rows = self.scan("key", table, range, now_ms)?;
+        Ok(page(rows.iter().map(|row| row.get(0)).collect(), range.limit))
+    }
+
+    fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>> {
+        let rows = self.scan(ITEM_COLUMNS, table, range, now_ms)?;
+        Ok(page(rows.iter().map(item).collect(), range.limit))
+    }
+
+    fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {
+        // A row renewed meanwhile is locked by its writer; DELETE re-checks
+        // the condition after the lock, so a renewed item stays.
+        let removed = self.db.get()?.execute("DELETE FROM floww_kv_items WHERE expires_at <= $1", &[&ms(now_ms)]);
+        Ok(removed.map_err(storage_error)? as usize)
+    }
+}
