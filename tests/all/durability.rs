@@ -1,6 +1,7 @@
 //! Acknowledged writes survive `kill -9`: writers record every write the
 //! host acknowledged, the host is killed at random moments, restarted on the
-//! same data dir, and every acknowledged write must be there.
+//! same store, and every acknowledged write must be there: on sled, and on
+//! PostgreSQL, where the host's killed connections must not lose a commit.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Host, deploys};
+use crate::harness::{Host, Store, deploys, on_each_store};
 
 const WRITERS: usize = 4;
 const CYCLES: usize = 10;
@@ -20,14 +21,12 @@ fn random_ms(range: std::ops::Range<u64>) -> u64 {
     range.start + RandomState::new().hash_one(std::time::Instant::now()) % (range.end - range.start)
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill_at_random_moments() {
-    let data = tempfile::TempDir::new().unwrap();
+fn acknowledged_writes_survive_sigkill_at_random_moments(store: Store) {
     let mut args = deploys(&[("owner", "tests/guests/probe-owner")]);
     // Values each writer has seen acknowledged, carried across cycles.
     let mut acked = [0i64; WRITERS];
     for cycle in 0..CYCLES {
-        let host = Host::start_with(data.path(), &args).unwrap();
+        let host = Host::start_in(&store, &args).unwrap();
         args.clear();
         // After a restart every acknowledged value is there, or the one a
         // write in flight at the kill left behind.
@@ -69,3 +68,5 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
     }
     assert!(acked.iter().sum::<i64>() > 0, "the writers wrote: {acked:?}");
 }
+
+on_each_store!(acknowledged_writes_survive_sigkill_at_random_moments,);

@@ -1,5 +1,7 @@
 //! Test harness: builds guest crates with the real `floww build`, starts the
-//! real `floww serve` on port 0 with a temporary data dir, and talks HTTP to it.
+//! real `floww serve` on port 0 with a temporary data dir (and, for the tests
+//! that run on every store, a PostgreSQL database of its own), and talks HTTP
+//! to it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
@@ -9,7 +11,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floww_host::kv::{Access, Backend, Range, SledBackend};
+use floww_host::database::{Database, ScratchDatabase};
+use floww_host::kv::{Access, Backend, PostgresBackend, Range, SledBackend};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -72,6 +75,20 @@ impl Host {
         args.extend(flags.iter().map(|flag| flag.to_string()));
         let host = Host::start_with(data.path(), &args).expect("host starts");
         (host, data)
+    }
+
+    /// Starts a host on `store`, deploying `workflows`; returns the store so
+    /// the test can restart on it or look inside.
+    pub fn start_on(store: Store, workflows: &[(&str, &str)]) -> (Host, Store) {
+        let host = Host::start_in(&store, &deploys(workflows)).expect("host starts");
+        (host, store)
+    }
+
+    /// Starts `floww serve` on `store` with extra arguments.
+    pub fn start_in(store: &Store, args: &[String]) -> Result<Host, String> {
+        let mut all = store.args();
+        all.extend_from_slice(args);
+        Host::start_with(store.path(), &all)
     }
 
     /// Starts `floww serve` on `data_dir` with extra arguments; on failure
@@ -225,7 +242,10 @@ pub struct StoredTable {
 /// Everything in the KV store of a data dir, read straight from disk once the
 /// host that used it has stopped: table name → its contents.
 pub fn stored_tables(data_dir: &Path) -> BTreeMap<String, StoredTable> {
-    let store = SledBackend::open(&data_dir.join("kv"), false).expect("open the stopped host's KV store");
+    tables_in(&SledBackend::open(&data_dir.join("kv"), false).expect("open the stopped host's KV store"))
+}
+
+fn tables_in(store: &dyn Backend) -> BTreeMap<String, StoredTable> {
     let everything = Range { prefix: "", after: None, limit: usize::MAX };
     let tables = store.tables().expect("list tables");
     tables
@@ -239,6 +259,76 @@ pub fn stored_tables(data_dir: &Path) -> BTreeMap<String, StoredTable> {
         })
         .collect()
 }
+
+/// Where a host keeps its state: a data dir, and on PostgreSQL a database
+/// made for the test (dropped when the last store using it goes).
+pub struct Store {
+    dir: TempDir,
+    database: Option<Arc<ScratchDatabase>>,
+}
+
+impl Store {
+    /// sled in the data dir.
+    pub fn sled() -> Store {
+        Store { dir: TempDir::new().expect("temp dir"), database: None }
+    }
+
+    /// A fresh database on the server `FLOWW_TEST_POSTGRES` names.
+    pub fn postgres() -> Store {
+        Store { dir: TempDir::new().expect("temp dir"), database: Some(Arc::new(ScratchDatabase::create())) }
+    }
+
+    /// Another host's place on the same database: its own data dir.
+    pub fn another_host(&self) -> Store {
+        assert!(self.database.is_some(), "hosts share a store only on PostgreSQL");
+        Store { dir: TempDir::new().expect("temp dir"), database: self.database.clone() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The `--store` URL, on PostgreSQL.
+    pub fn url(&self) -> Option<String> {
+        self.database.as_ref().map(|db| db.url())
+    }
+
+    fn args(&self) -> Vec<String> {
+        self.url().map(|url| vec!["--store".to_owned(), url]).into_iter().flatten().collect()
+    }
+
+    /// Everything in the KV store, read straight from storage once the host
+    /// that used it has stopped.
+    pub fn tables(&self) -> BTreeMap<String, StoredTable> {
+        match self.url() {
+            None => stored_tables(self.path()),
+            Some(url) => {
+                let db = Database::connect(&url, 2).expect("connect to the test database");
+                tables_in(&PostgresBackend::new(Arc::new(db)))
+            }
+        }
+    }
+}
+
+/// Makes each named test `fn(Store)` a test on sled and one on PostgreSQL,
+/// as `<module>::sled::<name>` and `<module>::postgres::<name>`.
+macro_rules! on_each_store {
+    ($($test:ident),* $(,)?) => {
+        mod sled {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::harness::Store::sled());
+            })*
+        }
+        mod postgres {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::harness::Store::postgres());
+            })*
+        }
+    };
+}
+pub(crate) use on_each_store;
 
 fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64

@@ -4,18 +4,18 @@
 use serde_json::json;
 
 use crate::admin::api;
-use crate::harness::{Host, answer, run_floww};
+use crate::harness::{Host, Store, answer, on_each_store, run_floww};
 
-fn setup() -> (Host, tempfile::TempDir) {
-    let (host, data) = Host::start(&[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
+fn setup(store: Store) -> (Host, Store) {
+    let (host, data) =
+        Host::start_on(store, &[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
     let (status, _) = host.post("/probe-owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 1}}));
     assert_eq!(status, 200);
     (host, data)
 }
 
-#[test]
-fn every_route_reads_and_writes_as_the_named_workflow() {
-    let (host, data) = setup();
+fn every_route_reads_and_writes_as_the_named_workflow(store: Store) {
+    let (host, data) = setup(store);
     let d = data.path();
     let call = |method: &str, path: &str| answer(api(&host, d, method, path));
 
@@ -55,9 +55,8 @@ fn every_route_reads_and_writes_as_the_named_workflow() {
     assert_eq!(call("GET", "/kv/reader/shared/k").status, 403);
 }
 
-#[test]
-fn errors_carry_their_status_and_reason() {
-    let (host, data) = setup();
+fn errors_carry_their_status_and_reason(store: Store) {
+    let (host, data) = setup(store);
     let d = data.path();
     let cases = [
         (api(&host, d, "GET", "/kv/owner/nope/k"), 404, "table \"nope\" does not exist"),
@@ -93,9 +92,8 @@ fn errors_carry_their_status_and_reason() {
     assert_eq!(too_large.status, 413, "{}", too_large.json);
 }
 
-#[test]
-fn floww_kv_drives_the_api_from_the_terminal() {
-    let (host, data) = setup();
+fn floww_kv_drives_the_api_from_the_terminal(store: Store) {
+    let (host, data) = setup(store);
     let client = ["--host", &host.url, "--data-dir", data.path().to_str().unwrap()];
     let kv = |args: &[&str]| {
         let out = run_floww(&[&["kv", "--as", "owner"][..], args, &client].concat());
@@ -130,3 +128,9 @@ fn floww_kv_drives_the_api_from_the_terminal() {
     let (_, out, _) = kv(&["tables"]);
     assert!(out.contains("\"owner\": \"owner\""), "{out}");
 }
+
+on_each_store!(
+    every_route_reads_and_writes_as_the_named_workflow,
+    errors_carry_their_status_and_reason,
+    floww_kv_drives_the_api_from_the_terminal,
+);

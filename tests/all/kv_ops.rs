@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Host, answer};
+use crate::harness::{Host, Store, answer, on_each_store};
 use crate::permissions::kv;
 
 const PROBE: [(&str, &str); 1] = [("owner", "tests/guests/probe-owner")];
@@ -23,9 +23,8 @@ fn concurrently(host: &Arc<Host>, threads: usize, n: usize, path: &str, body: Va
     workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
 }
 
-#[test]
-fn two_hundred_concurrent_counter_requests_add_exactly_two_hundred() {
-    let (host, data) = Host::start(&[("kv-store", "examples/kv-store")]);
+fn two_hundred_concurrent_counter_requests_add_exactly_two_hundred(store: Store) {
+    let (host, data) = Host::start_on(store, &[("kv-store", "examples/kv-store")]);
     let host = Arc::new(host);
     let answers = concurrently(&host, 8, 25, "/counter", json!({}));
     assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
@@ -37,9 +36,8 @@ fn two_hundred_concurrent_counter_requests_add_exactly_two_hundred() {
     assert_eq!(seen, (1..=200).collect::<Vec<_>>());
 }
 
-#[test]
-fn compare_and_swap_writers_with_retries_lose_no_update() {
-    let (host, _data) = Host::start(&PROBE);
+fn compare_and_swap_writers_with_retries_lose_no_update(store: Store) {
+    let (host, _data) = Host::start_on(store, &PROBE);
     let host = Arc::new(host);
     let answers =
         concurrently(&host, 8, 20, "/probe-owner", json!({"op": "cas-add", "table": "t", "key": "n", "delta": 1}));
@@ -48,9 +46,8 @@ fn compare_and_swap_writers_with_retries_lose_no_update() {
     assert_eq!(body["ok"], 160);
 }
 
-#[test]
-fn versions_guard_set_if() {
-    let (host, _data) = Host::start(&PROBE);
+fn versions_guard_set_if(store: Store) {
+    let (host, _data) = Host::start_on(store, &PROBE);
     let set_if = |expected: Value| {
         kv(
             &host,
@@ -78,9 +75,8 @@ fn versions_guard_set_if() {
     assert!(body["error"].as_str().unwrap().contains("is not an integer"), "{body}");
 }
 
-#[test]
-fn expired_items_vanish_from_get_listings_and_the_operator_api_and_stay_gone_after_restart() {
-    let (host, data) = Host::start(&PROBE);
+fn expired_items_vanish_from_get_listings_and_the_operator_api_and_stay_gone_after_restart(store: Store) {
+    let (host, data) = Host::start_on(store, &PROBE);
     let (status, body) =
         kv(&host, "owner", json!({"op": "set", "table": "t", "key": "brief", "value": 1, "ttlMs": 1500}));
     assert_eq!(status, 200, "{body}");
@@ -104,14 +100,13 @@ fn expired_items_vanish_from_get_listings_and_the_operator_api_and_stay_gone_aft
     assert_eq!(answer(api(&host, data.path(), "GET", "/kv/owner/t")).json["keys"], json!(["lasting"]));
 
     host.stop();
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     assert_eq!(kv(&host, "owner", json!({"op": "get", "table": "t", "key": "brief"})).0, 404);
     assert_eq!(kv(&host, "owner", json!({"op": "list-keys", "table": "t"})).1["ok"], json!(["lasting"]));
 }
 
-#[test]
-fn listings_page_through_a_prefix_with_cursors() {
-    let (host, data) = Host::start(&PROBE);
+fn listings_page_through_a_prefix_with_cursors(store: Store) {
+    let (host, data) = Host::start_on(store, &PROBE);
     for n in 0..25 {
         kv(&host, "owner", json!({"op": "set", "table": "t", "key": format!("user-{n:02}"), "value": n}));
     }
@@ -141,9 +136,9 @@ fn listings_page_through_a_prefix_with_cursors() {
     assert_eq!(page.json["cursor"], "user-14");
 }
 
-#[test]
-fn a_batch_is_all_or_nothing_and_names_the_failing_write() {
-    let (host, data) = Host::start(&[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
+fn a_batch_is_all_or_nothing_and_names_the_failing_write(store: Store) {
+    let (host, data) =
+        Host::start_on(store, &[("owner", "tests/guests/probe-owner"), ("reader", "tests/guests/probe-reader")]);
     kv(&host, "reader", json!({"op": "set", "table": "theirs", "key": "k", "value": 1}));
     let writes = json!([
         {"op": "set", "table": "mine", "key": "a", "value": 1},
@@ -175,3 +170,12 @@ fn a_batch_is_all_or_nothing_and_names_the_failing_write() {
     let guarded = answer(api(&host, data.path(), "PUT", "/kv/owner/mine/n").json(&json!({"value": 0, "ifVersion": 1})));
     assert_eq!(guarded.status, 409, "{}", guarded.json);
 }
+
+on_each_store!(
+    two_hundred_concurrent_counter_requests_add_exactly_two_hundred,
+    compare_and_swap_writers_with_retries_lose_no_update,
+    versions_guard_set_if,
+    expired_items_vanish_from_get_listings_and_the_operator_api_and_stay_gone_after_restart,
+    listings_page_through_a_prefix_with_cursors,
+    a_batch_is_all_or_nothing_and_names_the_failing_write,
+);

@@ -3,15 +3,14 @@
 
 use serde_json::json;
 
-use crate::harness::Host;
+use crate::harness::{Host, Store, on_each_store};
 
-fn start() -> (Host, tempfile::TempDir) {
-    Host::start(&[("kv-store", "examples/kv-store")])
+fn start(store: Store) -> (Host, Store) {
+    Host::start_on(store, &[("kv-store", "examples/kv-store")])
 }
 
-#[test]
-fn users_crud_follows_the_seed() {
-    let (host, _dir) = start();
+fn users_crud_follows_the_seed(store: Store) {
+    let (host, _dir) = start(store);
     let create =
         json!({"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"});
     let (status, body) = host.post("/users", create.clone());
@@ -54,9 +53,8 @@ fn users_crud_follows_the_seed() {
     assert_eq!(status, 404);
 }
 
-#[test]
-fn users_rejects_bad_requests_with_reasons() {
-    let (host, _dir) = start();
+fn users_rejects_bad_requests_with_reasons(store: Store) {
+    let (host, _dir) = start(store);
     let (status, body) = host.post("/users", json!({"action": "fly"}));
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unknown action `fly`");
@@ -73,9 +71,8 @@ fn users_rejects_bad_requests_with_reasons() {
     assert!(body["error"].as_str().unwrap().contains("key \"a/b\" contains '/'"), "{body}");
 }
 
-#[test]
-fn sessions_are_created_with_an_expiry() {
-    let (host, _dir) = start();
+fn sessions_are_created_with_an_expiry(store: Store) {
+    let (host, _dir) = start(store);
     let (status, body) = host.post(
         "/sessions/create",
         json!({"sessionId": "sess-abc123", "userId": "user-123", "ipAddress": "192.168.1.1"}),
@@ -89,9 +86,8 @@ fn sessions_are_created_with_an_expiry() {
     assert_eq!(status, 400, "{body}");
 }
 
-#[test]
-fn counter_counts_by_one_or_by_increment() {
-    let (host, _dir) = start();
+fn counter_counts_by_one_or_by_increment(store: Store) {
+    let (host, _dir) = start(store);
     let (status, body) = host.post("/counter", json!({}));
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["previous"].as_i64(), body["value"].as_i64()), (Some(0), Some(1)));
@@ -101,9 +97,8 @@ fn counter_counts_by_one_or_by_increment() {
     assert_eq!((status, body["error"].as_str()), (400, Some("`increment` must be an integer")));
 }
 
-#[test]
-fn cache_hits_until_invalidated() {
-    let (host, _dir) = start();
+fn cache_hits_until_invalidated(store: Store) {
+    let (host, _dir) = start(store);
     let (status, first) = host.post("/cache", json!({"key": "api-response"}));
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["cached"], false);
@@ -118,3 +113,11 @@ fn cache_hits_until_invalidated() {
     assert_eq!(fresh["cached"], false);
     assert_ne!(fresh["value"], first["value"], "after invalidate a new value is computed");
 }
+
+on_each_store!(
+    users_crud_follows_the_seed,
+    users_rejects_bad_requests_with_reasons,
+    sessions_are_created_with_an_expiry,
+    counter_counts_by_one_or_by_increment,
+    cache_hits_until_invalidated,
+);

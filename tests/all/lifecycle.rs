@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Host, deploys, guest, repo_root, run_floww};
+use crate::harness::{Host, Store, deploys, guest, on_each_store, repo_root, run_floww};
 
 const PROBE: (&str, &str) = ("owner", "tests/guests/probe-owner");
 
@@ -16,47 +16,43 @@ fn get(host: &Host, key: &str) -> serde_json::Value {
     host.post("/probe-owner", json!({"op": "get", "table": "t", "key": key})).1["ok"].clone()
 }
 
-#[test]
-fn a_restart_serves_the_same_workflows_and_data() {
-    let (host, data) = Host::start(&[PROBE]);
+fn a_restart_serves_the_same_workflows_and_data(store: Store) {
+    let (host, data) = Host::start_on(store, &[PROBE]);
     set(&host, "a", 1);
     host.stop();
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     assert!(host.logs().contains("/webhook/probe-owner"), "routes are listed at start-up");
     assert_eq!(get(&host, "a"), json!(1));
 }
 
-#[test]
-fn acknowledged_writes_survive_kill_9() {
-    let (host, data) = Host::start(&[PROBE]);
+fn acknowledged_writes_survive_kill_9(store: Store) {
+    let (host, data) = Host::start_on(store, &[PROBE]);
     for n in 0..20 {
         set(&host, &format!("k{n}"), n);
     }
     host.kill9();
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     for n in 0..20 {
         assert_eq!(get(&host, &format!("k{n}")), json!(n), "k{n}");
     }
 }
 
-#[test]
-fn a_deploy_whose_path_is_taken_is_refused_and_nothing_changes() {
-    let (host, data) = Host::start(&[("kv-store", "examples/kv-store")]);
+fn a_deploy_whose_path_is_taken_is_refused_and_nothing_changes(store: Store) {
+    let (host, data) = Host::start_on(store, &[("kv-store", "examples/kv-store")]);
     host.stop();
-    let err = Host::start_with(data.path(), &deploys(&[("clash", "tests/guests/path-clash")])).err().unwrap();
+    let err = Host::start_in(&data, &deploys(&[("clash", "tests/guests/path-clash")])).err().unwrap();
     assert!(err.contains("webhook POST /users is already served by workflow \"kv-store\""), "{err}");
     // The refused deploy left no trace: the old set serves as before.
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     let (status, _) = host.post("/users", json!({"action": "list-users"}));
     assert_eq!(status, 200);
     assert!(!host.logs().contains("clash"), "{}", host.logs());
 }
 
-#[test]
-fn redeploying_an_id_replaces_its_component() {
-    let (host, data) = Host::start(&[("flow", "tests/guests/probe-owner")]);
+fn redeploying_an_id_replaces_its_component(store: Store) {
+    let (host, data) = Host::start_on(store, &[("flow", "tests/guests/probe-owner")]);
     host.stop();
-    let host = Host::start_with(data.path(), &deploys(&[("flow", "tests/guests/probe-reader")])).unwrap();
+    let host = Host::start_in(&data, &deploys(&[("flow", "tests/guests/probe-reader")])).unwrap();
     let (status, _) = host.post("/probe-owner", json!({"op": "list-tables"}));
     assert_eq!(status, 404, "the old route went with the old component");
     let (status, _) = host.post("/probe-reader", json!({"op": "list-tables"}));
@@ -115,3 +111,10 @@ fn every_command_has_help() {
         assert!(serve.contains(flag), "serve --help lacks {flag}");
     }
 }
+
+on_each_store!(
+    a_restart_serves_the_same_workflows_and_data,
+    acknowledged_writes_survive_kill_9,
+    a_deploy_whose_path_is_taken_is_refused_and_nothing_changes,
+    redeploying_an_id_replaces_its_component,
+);

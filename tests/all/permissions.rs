@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::Host;
+use crate::harness::{Host, Store, on_each_store};
 
 const PROBES: [(&str, &str); 4] = [
     ("owner", "tests/guests/probe-owner"),
@@ -57,8 +57,8 @@ fn check_row(host: &Host, who: &str, allowed: [bool; 8]) {
     }
 }
 
-fn setup() -> (Host, tempfile::TempDir) {
-    let (host, dir) = Host::start(&PROBES);
+fn setup(store: Store) -> (Host, Store) {
+    let (host, dir) = Host::start_on(store, &PROBES);
     expect(&host, "owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 0}}), 200);
     expect(
         &host,
@@ -75,9 +75,8 @@ fn setup() -> (Host, tempfile::TempDir) {
     (host, dir)
 }
 
-#[test]
-fn each_role_gets_exactly_its_rights_on_every_operation() {
-    let (host, _dir) = setup();
+fn each_role_gets_exactly_its_rights_on_every_operation(store: Store) {
+    let (host, _dir) = setup(store);
     //                      get    set    keys   items  perms  grant  revoke delete
     check_row(&host, "owner", [true, true, true, true, true, true, true, true]);
     check_row(&host, "reader", [true, false, true, true, true, false, false, false]);
@@ -95,9 +94,8 @@ fn each_role_gets_exactly_its_rights_on_every_operation() {
     }
 }
 
-#[test]
-fn list_permissions_shows_the_owner_first_then_grants() {
-    let (host, _dir) = setup();
+fn list_permissions_shows_the_owner_first_then_grants(store: Store) {
+    let (host, _dir) = setup(store);
     let body = expect(&host, "reader", json!({"op": "list-permissions", "table": "shared"}), 200);
     assert_eq!(
         body["ok"],
@@ -109,9 +107,8 @@ fn list_permissions_shows_the_owner_first_then_grants() {
     );
 }
 
-#[test]
-fn revoke_takes_access_away_and_grants_are_upserts() {
-    let (host, _dir) = setup();
+fn revoke_takes_access_away_and_grants_are_upserts(store: Store) {
+    let (host, _dir) = setup(store);
     expect(&host, "owner", json!({"op": "revoke", "table": "shared", "workflowId": "reader"}), 200);
     let body = expect(&host, "reader", json!({"op": "get", "table": "shared", "key": "k"}), 403);
     assert!(body["error"].as_str().unwrap().contains("may not read table \"shared\""), "{body}");
@@ -130,9 +127,8 @@ fn revoke_takes_access_away_and_grants_are_upserts() {
     expect(&host, "writer", json!({"op": "set", "table": "shared", "key": "k", "value": 1}), 403);
 }
 
-#[test]
-fn grant_errors_name_their_cause() {
-    let (host, _dir) = setup();
+fn grant_errors_name_their_cause(store: Store) {
+    let (host, _dir) = setup(store);
     let cases = [
         (
             json!({"op": "grant", "table": "shared", "workflowId": "nobody", "read": true, "write": false}),
@@ -174,9 +170,8 @@ fn grant_errors_name_their_cause() {
     assert!(body["error"].as_str().unwrap().contains("only the owner"), "{body}");
 }
 
-#[test]
-fn missing_tables_and_keys_are_404_for_every_caller() {
-    let (host, _dir) = setup();
+fn missing_tables_and_keys_are_404_for_every_caller(store: Store) {
+    let (host, _dir) = setup(store);
     for who in ["owner", "stranger"] {
         for (name, op) in ops("no-such-table").into_iter().filter(|(name, _)| *name != "set") {
             let body = expect(&host, who, op, 404);
@@ -188,9 +183,8 @@ fn missing_tables_and_keys_are_404_for_every_caller() {
     assert!(body["error"].as_str().unwrap().contains("key \"nope\" not found"), "{body}");
 }
 
-#[test]
-fn grantees_are_refused_every_operation_before_their_grant_and_after_its_revoke() {
-    let (host, _dir) = Host::start(&PROBES);
+fn grantees_are_refused_every_operation_before_their_grant_and_after_its_revoke(store: Store) {
+    let (host, _dir) = Host::start_on(store, &PROBES);
     expect(&host, "owner", json!({"op": "set", "table": "shared", "key": "k", "value": {"n": 0}}), 200);
     let nothing = [false; 8];
     let grant = |who: &str, read: bool, write: bool| {
@@ -227,3 +221,12 @@ fn grantees_are_refused_every_operation_before_their_grant_and_after_its_revoke(
     let body = expect(&host, "owner", json!({"op": "get", "table": "shared", "key": "k"}), 200);
     assert_eq!(body["ok"], json!({"n": 1}), "the key holds the last value set");
 }
+
+on_each_store!(
+    each_role_gets_exactly_its_rights_on_every_operation,
+    list_permissions_shows_the_owner_first_then_grants,
+    revoke_takes_access_away_and_grants_are_upserts,
+    grant_errors_name_their_cause,
+    missing_tables_and_keys_are_404_for_every_caller,
+    grantees_are_refused_every_operation_before_their_grant_and_after_its_revoke,
+);

@@ -3,12 +3,11 @@
 
 use serde_json::json;
 
-use crate::harness::Host;
+use crate::harness::{Host, Store, on_each_store};
 
-#[test]
-fn a_reader_reads_after_a_grant_and_gets_403_after_revoke() {
+fn a_reader_reads_after_a_grant_and_gets_403_after_revoke(store: Store) {
     let (host, _dir) =
-        Host::start(&[("owner", "examples/shared-table-owner"), ("reader", "examples/shared-table-reader")]);
+        Host::start_on(store, &[("owner", "examples/shared-table-owner"), ("reader", "examples/shared-table-reader")]);
     let (status, body) = host.post("/reader/announcements", json!({}));
     assert_eq!(status, 404, "no table yet: {body}");
 
@@ -37,3 +36,5 @@ fn a_reader_reads_after_a_grant_and_gets_403_after_revoke() {
     let (status, body) = host.post("/reader/announcements", json!({}));
     assert_eq!(status, 403, "after revoke: {body}");
 }
+
+on_each_store!(a_reader_reads_after_a_grant_and_gets_403_after_revoke,);

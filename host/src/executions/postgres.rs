@@ -1,9 +1,14 @@
 //! Execution records in PostgreSQL, one row per record keyed by its id (a
 //! UUIDv7, so id order is start order): every host on the database lists
 //! the executions of all of them.
+//!
+//! Records are written by a thread of their own, in batches: an execution
+//! ends (often on an async task) without waiting for a database round trip,
+//! and its record is listed a few milliseconds later.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use super::{Record, RecordStore};
 use crate::database::{Database, storage_error};
@@ -11,15 +16,50 @@ use crate::kv::{StorageError, StorageResult};
 
 /// Records fetched per round trip while scanning.
 const PAGE: i64 = 256;
+/// Records waiting to be written; beyond this they are dropped (and logged).
+const QUEUE: usize = 10_000;
+/// Most records written in one transaction.
+const BATCH: usize = 256;
 
 pub struct PostgresRecords {
     db: Arc<Database>,
+    pending: SyncSender<Record>,
 }
 
 impl PostgresRecords {
+    /// Starts the writer thread, which ends when the store is dropped.
     pub fn new(db: Arc<Database>) -> Self {
-        Self { db }
+        let (pending, queue) = sync_channel(QUEUE);
+        let writer = db.clone();
+        std::thread::Builder::new()
+            .name("floww-records".into())
+            .spawn(move || write_records(&writer, &queue))
+            .expect("spawn the execution record writer");
+        Self { db, pending }
     }
+}
+
+fn write_records(db: &Database, queue: &Receiver<Record>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        batch.extend(queue.try_iter().take(BATCH - 1));
+        if let Err(e) = insert(db, &batch) {
+            tracing::error!("could not keep {} execution records: {e}", batch.len());
+        }
+    }
+}
+
+fn insert(db: &Database, records: &[Record]) -> StorageResult<()> {
+    let mut conn = db.get()?;
+    let mut tx = conn.transaction().map_err(storage_error)?;
+    let statement = tx
+        .prepare("INSERT INTO floww_executions (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = $2")
+        .map_err(storage_error)?;
+    for record in records {
+        let json = serde_json::to_string(record).map_err(StorageError::failed)?;
+        tx.execute(&statement, &[&record.id, &json]).map_err(storage_error)?;
+    }
+    tx.commit().map_err(storage_error)
 }
 
 fn decode(text: &str) -> StorageResult<Record> {
@@ -27,16 +67,14 @@ fn decode(text: &str) -> StorageResult<Record> {
 }
 
 impl RecordStore for PostgresRecords {
+    /// Queues the record for the writer thread.
     fn put(&self, record: &Record) -> StorageResult<()> {
-        let json = serde_json::to_string(record).map_err(StorageError::failed)?;
-        self.db
-            .get()?
-            .execute(
-                "INSERT INTO floww_executions (id, record) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET record = $2",
-                &[&record.id, &json],
-            )
-            .map_err(storage_error)?;
-        Ok(())
+        self.pending.try_send(record.clone()).map_err(|e| match e {
+            TrySendError::Full(_) => {
+                StorageError::Unavailable(format!("{QUEUE} execution records are waiting already"))
+            }
+            TrySendError::Disconnected(_) => StorageError::failed("the execution record writer has stopped"),
+        })
     }
 
     fn get(&self, id: &str) -> StorageResult<Option<Record>> {

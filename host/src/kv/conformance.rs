@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::backend::{WriteError, WriteFailure};
 use super::{Access, Backend, Listed, PostgresBackend, Range, SledBackend, Write, Written};
-use crate::database::Database;
+use crate::database::{Database, ScratchDatabase};
 
 fn all() -> Range<'static> {
     Range { prefix: "", after: None, limit: 1000 }
@@ -127,39 +127,6 @@ fn concurrent_increments_add_up(db: &dyn Backend) {
     assert_eq!(db.get("t", "n", 1).unwrap().unwrap().value, "200");
 }
 
-/// A fresh PostgreSQL database for one test, dropped with it.
-struct Scratch {
-    server: String,
-    name: String,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        let server = std::env::var("FLOWW_TEST_POSTGRES").expect(
-            "the PostgreSQL tests need FLOWW_TEST_POSTGRES=postgres://… naming a server; \
-             `bash scripts/test.sh` starts a throwaway one and sets it",
-        );
-        let name = format!("floww_unit_{}", uuid::Uuid::now_v7().simple());
-        let mut admin =
-            ::postgres::Client::connect(&server, ::postgres::NoTls).expect("connect to FLOWW_TEST_POSTGRES");
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a scratch database");
-        Scratch { server, name }
-    }
-
-    fn url(&self) -> String {
-        let (base, _) = self.server.rsplit_once('/').expect("a URL ending in /DATABASE");
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = ::postgres::Client::connect(&self.server, ::postgres::NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
-
 macro_rules! on_every_backend {
     ($($test:ident),* $(,)?) => {
         mod sled {
@@ -171,7 +138,7 @@ macro_rules! on_every_backend {
         mod postgres {
             $(#[test]
             fn $test() {
-                let scratch = super::Scratch::new();
+                let scratch = super::ScratchDatabase::create();
                 let db = super::Database::connect(&scratch.url(), 10).unwrap();
                 super::$test(&super::PostgresBackend::new(super::Arc::new(db)));
             })*
