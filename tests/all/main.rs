@@ -10,6 +10,7 @@ mod kv_api;
 mod kv_ops;
 mod kv_store_example;
 mod lifecycle;
+mod multi_host;
 mod observability;
 mod permissions;
 mod properties;

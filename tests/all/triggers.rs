@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Answer, Host, answer, guest, run_floww, stored_tables};
+use crate::harness::{Answer, Host, Store, answer, guest, on_each_store, run_floww};
 
 const CRON: (&str, &str) = ("cron-probe", "tests/guests/cron-probe");
 const MANUAL: (&str, &str) = ("manual-probe", "tests/guests/manual-probe");
@@ -60,20 +60,19 @@ fn a_cron_every_second_runs_about_once_a_second() {
     assert!((3..=6).contains(&ran), "{ran} runs in {took:?}");
 }
 
-#[test]
-fn a_tick_never_runs_twice_across_restarts_and_ticks_missed_while_down_are_skipped() {
-    let (host, data) = Host::start(&[CRON]);
+fn a_tick_never_runs_twice_across_restarts_and_ticks_missed_while_down_are_skipped(store: Store) {
+    let (host, data) = Host::start_on(store, &[CRON]);
     wait_until(Duration::from_secs(10), "two runs", || runs(&host) >= 2);
     host.stop();
 
     // At once after a stop: the tick that ran just before must not run again.
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     let base = runs(&host);
     wait_until(Duration::from_secs(10), "two more runs", || runs(&host) >= base + 2);
     host.kill9();
 
     // After a crash, too.
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     let base = runs(&host);
     wait_until(Duration::from_secs(10), "two more runs", || runs(&host) >= base + 2);
     host.stop();
@@ -82,14 +81,14 @@ fn a_tick_never_runs_twice_across_restarts_and_ticks_missed_while_down_are_skipp
     let down_from = now_ms();
     std::thread::sleep(Duration::from_millis(2500));
     let restarted_at = now_ms();
-    let host = Host::start_with(data.path(), &[]).unwrap();
+    let host = Host::start_in(&data, &[]).unwrap();
     let base = runs(&host);
     wait_until(Duration::from_secs(10), "two more runs", || runs(&host) >= base + 2);
     let logs = host.logs();
     assert!(logs.contains("tick(s) that fell while the host was not running"), "{logs}");
     host.stop();
 
-    let tables = stored_tables(data.path());
+    let tables = data.tables();
     let ticks = &tables["ticks"].items;
     for (tick, count) in ticks {
         assert_eq!(count, "1", "tick {tick} ran {count} times");
@@ -280,3 +279,5 @@ fn the_scheduled_report_example_counts_events_and_reports_on_demand() {
     assert_eq!(refused.status, 400);
     assert!(error(&refused).ends_with("at /note: 42 is not of type \"string\""), "{}", refused.json);
 }
+
+on_each_store!(a_tick_never_runs_twice_across_restarts_and_ticks_missed_while_down_are_skipped);
