@@ -9,6 +9,8 @@
 //! - `kv_get_10k/{wasm,native}`: 10,000 `get`s of a small JSON value, made by
 //!   `bench/guests/kv-gets` through the WIT `kv` import, and made natively
 //!   with `Kv::get` on the same sled store.
+//! - With `FLOWW_TEST_POSTGRES` naming a server (`bench/postgres.sh` starts
+//!   one), the summary adds get-user and 1,000 `get`s on a PostgreSQL store.
 //!
 //! Criterion reports means; `summary` then times single runs to print the
 //! median and tail of each, and the wasm/native ratio. The guests are built
@@ -22,7 +24,8 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use floww_host::bindings::Request;
-use floww_host::kv::{Kv, SledBackend, WorkflowDirectory};
+use floww_host::database::{Database, ScratchDatabase};
+use floww_host::kv::{Backend, Kv, PostgresBackend, SledBackend, WorkflowDirectory};
 use floww_host::runtime::{Limits, Runtime, Workflow};
 
 /// The workflow id the guests run as; it owns table `t`.
@@ -57,10 +60,14 @@ fn guest(name: &str) -> PathBuf {
 }
 
 impl Bench {
-    fn new() -> Self {
+    fn on_sled() -> Self {
         let data = tempfile::tempdir().expect("a temp dir");
         let backend = SledBackend::open(&data.path().join("kv"), false).expect("open sled");
-        let kv = Arc::new(Kv::new(Arc::new(backend), Arc::new(Everyone)));
+        Self::new(Arc::new(backend), data)
+    }
+
+    fn new(backend: Arc<dyn Backend>, data: tempfile::TempDir) -> Self {
+        let kv = Arc::new(Kv::new(backend, Arc::new(Everyone)));
         kv.set(CALLER, "t", "k", VALUE).expect("seed the value");
         kv.set(CALLER, "users", "user-123", VALUE).expect("seed the user");
         let runtime = Runtime::new(kv.clone(), Limits::default()).expect("a runtime");
@@ -87,12 +94,12 @@ impl Bench {
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     }
 
-    fn native_gets(&self) {
+    fn native_gets(&self, n: usize) {
         let mut bytes = 0;
-        for _ in 0..GETS {
+        for _ in 0..n {
             bytes += black_box(self.kv.get(CALLER, "t", "k").expect("get")).value.len();
         }
-        assert_eq!(bytes, GETS * VALUE.len());
+        assert_eq!(bytes, n * VALUE.len());
     }
 }
 
@@ -117,13 +124,13 @@ fn get_user_request() -> Request {
     request
 }
 
-fn gets_request() -> Request {
-    request("/bench/gets", &[("n", &GETS.to_string())])
+fn gets_request(n: usize) -> Request {
+    request("/bench/gets", &[("n", &n.to_string())])
 }
 
 fn benches(c: &mut Criterion) {
-    let bench = Bench::new();
-    let (noop, gets) = (noop_request(), gets_request());
+    let bench = Bench::on_sled();
+    let (noop, gets) = (noop_request(), gets_request(GETS));
 
     c.bench_function("execution/noop", |b| b.iter(|| bench.noop(&noop)));
     let get_user = get_user_request();
@@ -132,10 +139,17 @@ fn benches(c: &mut Criterion) {
     let mut group = c.benchmark_group("kv_get_10k");
     group.sample_size(30).measurement_time(Duration::from_secs(8));
     group.bench_function("wasm", |b| b.iter(|| bench.wasm_gets(&gets)));
-    group.bench_function("native", |b| b.iter(|| bench.native_gets()));
+    group.bench_function("native", |b| b.iter(|| bench.native_gets(GETS)));
     group.finish();
 
     summary(&bench);
+    if std::env::var_os("FLOWW_TEST_POSTGRES").is_some() {
+        let scratch = ScratchDatabase::create();
+        let db = Database::connect(&scratch.url(), 4).expect("connect to PostgreSQL");
+        let bench = Bench::new(Arc::new(PostgresBackend::new(Arc::new(db))), tempfile::tempdir().expect("a temp dir"));
+        get_user_summary(&bench, "postgres", 2_000);
+        kv_summary(&bench, "postgres", 1_000, 10);
+    }
 }
 
 /// Times `runs` single runs of `f` after `warmup` untimed ones, sorted.
@@ -171,30 +185,38 @@ fn summary(bench: &Bench) {
         micros(*times.last().unwrap()),
     );
 
+    get_user_summary(bench, "sled", 20_000);
+    kv_summary(bench, "sled", GETS, 40);
+}
+
+fn get_user_summary(bench: &Bench, store: &str, runs: usize) {
     let get_user = get_user_request();
-    let times = timed(1_000, 20_000, || bench.get_user(&get_user));
+    let times = timed(runs / 20, runs, || bench.get_user(&get_user));
     println!(
-        "summary execution/kv_store_get_user (20,000 single runs): p50 {:.1} µs, p99 {:.1} µs",
+        "summary execution/kv_store_get_user on {store} ({runs} single runs): p50 {:.1} µs, p99 {:.1} µs",
         micros(pct(&times, 0.5)),
         micros(pct(&times, 0.99)),
     );
+}
 
-    // Interleave the two so drift on a shared machine hits both alike.
-    let gets = gets_request();
+/// `gets` gets through WIT and natively, `runs` times each, interleaved so
+/// drift on a shared machine hits both alike.
+fn kv_summary(bench: &Bench, store: &str, gets: usize, runs: usize) {
+    let request = gets_request(gets);
     let (mut wasm, mut native) = (Vec::new(), Vec::new());
-    for _ in 0..40 {
-        wasm.extend(timed(0, 1, || bench.wasm_gets(&gets)));
-        native.extend(timed(0, 1, || bench.native_gets()));
+    for _ in 0..runs {
+        wasm.extend(timed(0, 1, || bench.wasm_gets(&request)));
+        native.extend(timed(0, 1, || bench.native_gets(gets)));
     }
     wasm.sort();
     native.sort();
     let (w, n) = (pct(&wasm, 0.5), pct(&native, 0.5));
     println!(
-        "summary kv_get_10k (median of 40 each): wasm {:.2} ms ({:.0} ns/get), native {:.2} ms ({:.0} ns/get), ratio {:.2}",
+        "summary kv_get_{gets} on {store} (median of {runs} each): wasm {:.2} ms ({:.0} ns/get), native {:.2} ms ({:.0} ns/get), ratio {:.2}",
         w.as_secs_f64() * 1e3,
-        w.as_nanos() as f64 / GETS as f64,
+        w.as_nanos() as f64 / gets as f64,
         n.as_secs_f64() * 1e3,
-        n.as_nanos() as f64 / GETS as f64,
+        n.as_nanos() as f64 / gets as f64,
         w.as_secs_f64() / n.as_secs_f64(),
     );
 }
@@ -209,7 +231,7 @@ criterion_group!(execution, benches);
 /// executions, for a profiler: `valgrind --tool=callgrind`, `perf record`.
 fn main() {
     if let Some(runs) = std::env::var("FLOWW_BENCH_PROFILE").ok().and_then(|n| n.parse::<usize>().ok()) {
-        let bench = Bench::new();
+        let bench = Bench::on_sled();
         let noop = noop_request();
         for _ in 0..runs {
             bench.noop(&noop);

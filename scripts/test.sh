@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, on both stores: starts a throwaway PostgreSQL on
+# loopback (unless FLOWW_TEST_POSTGRES already names a server), runs
+# `cargo test --release` with it, and stops it. Arguments go to cargo test,
+# e.g. `scripts/test.sh multi_host` runs the tests whose names contain it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Guests are built for this target; the integration tests build them.
+rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+if [ -z "${FLOWW_TEST_POSTGRES:-}" ]; then
+  pg=$(mktemp -d /tmp/floww-pg.XXXXXX)
+  trap 'scripts/postgres.sh stop "$pg" || true; rm -rf "$pg"' EXIT
+  FLOWW_TEST_POSTGRES=$(scripts/postgres.sh start "$pg")
+  export FLOWW_TEST_POSTGRES
+  echo "PostgreSQL for the tests: $FLOWW_TEST_POSTGRES" >&2
+fi
+cargo test --release "$@"
