@@ -12,6 +12,7 @@
 use std::sync::Arc;
 
 use postgres::Transaction;
+use postgres::types::{ToSql, Type};
 
 use super::backend::{Access, Backend, Item, Listed, Range, StorageResult, Write, WriteError, WriteFailure, Written};
 use crate::database::{Database, is_retryable, ms, storage_error};
@@ -30,6 +31,10 @@ impl PostgresBackend {
         Self { db }
     }
 }
+
+/// A statement's parameters with their types: typed queries take one round
+/// trip, where untyped ones first prepare (and then close) a statement.
+type Params<'a> = [(&'a (dyn ToSql + Sync), Type)];
 
 const ITEM_COLUMNS: &str = "key, value, created_at, updated_at, version, expires_at";
 
@@ -65,9 +70,9 @@ fn write_group(
     now_ms: u64,
 ) -> Result<Vec<Written>, Stop> {
     for table in new_tables {
-        let created = tx.execute(
+        let created = tx.execute_typed(
             "INSERT INTO floww_kv_tables (name, owner) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
-            &[table, &owner],
+            &[(table, Type::TEXT), (&owner, Type::TEXT)],
         )?;
         if created == 0 {
             return Err(Stop::Failed { index: 0, failure: WriteFailure::TableTaken });
@@ -76,18 +81,25 @@ fn write_group(
     let mut written = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
         let (table, key) = (write.table(), write.key());
-        let locked = tx.query_opt(
+        let locked = tx.query_typed_opt(
             &format!("SELECT {ITEM_COLUMNS} FROM floww_kv_items WHERE tbl = $1 AND key = $2 FOR UPDATE"),
-            &[&table, &key],
+            &[(&table, Type::TEXT), (&key, Type::TEXT)],
         )?;
         let exists = locked.is_some();
         let old = locked.map(|row| item(&row)).filter(|item| item.is_live(now_ms));
         let change = write.change(old.as_ref(), now_ms).map_err(|failure| Stop::Failed { index, failure })?;
         let version = match change.stored() {
             Some((value, expires_at)) => {
-                let created_at = ms(old.as_ref().map_or(now_ms, |o| o.created_at));
-                let args: [&(dyn postgres::types::ToSql + Sync); 6] =
-                    [&table, &key, &value, &created_at, &ms(now_ms), &expires_at.map(ms)];
+                let (created_at, updated_at) = (ms(old.as_ref().map_or(now_ms, |o| o.created_at)), ms(now_ms));
+                let expires_at = expires_at.map(ms);
+                let params: &Params = &[
+                    (&table, Type::TEXT),
+                    (&key, Type::TEXT),
+                    (&value, Type::TEXT),
+                    (&created_at, Type::INT8),
+                    (&updated_at, Type::INT8),
+                    (&expires_at, Type::INT8),
+                ];
                 // Not there when locked: insert, and lose (then retry) if
                 // another transaction inserts it first.
                 let sql = if exists {
@@ -98,10 +110,13 @@ fn write_group(
                     "INSERT INTO floww_kv_items (tbl, key, value, created_at, updated_at, version, expires_at) \
                      VALUES ($1, $2, $3, $4, $5, nextval('floww_kv_versions'), $6) RETURNING version"
                 };
-                tx.query_one(sql, &args)?.get::<_, i64>(0) as u64
+                tx.query_typed_one(sql, params)?.get::<_, i64>(0) as u64
             }
             None => {
-                tx.execute("DELETE FROM floww_kv_items WHERE tbl = $1 AND key = $2", &[&table, &key])?;
+                tx.execute_typed(
+                    "DELETE FROM floww_kv_items WHERE tbl = $1 AND key = $2",
+                    &[(&table, Type::TEXT), (&key, Type::TEXT)],
+                )?;
                 0
             }
         };
@@ -117,12 +132,21 @@ impl PostgresBackend {
         let upper = format!("{}{AFTER_EVERY_KEY_CHAR}", range.prefix);
         let after = range.after.unwrap_or_default();
         let limit = i64::try_from(range.limit.saturating_add(1)).unwrap_or(i64::MAX);
+        let now = ms(now_ms);
         let sql = format!(
             "SELECT {columns} FROM floww_kv_items \
              WHERE tbl = $1 AND key >= $2 AND key < $3 AND key > $4 \
              AND (expires_at IS NULL OR expires_at > $5) ORDER BY key LIMIT $6"
         );
-        self.db.get()?.query(&sql, &[&table, &range.prefix, &upper, &after, &ms(now_ms), &limit]).map_err(storage_error)
+        let params: &Params = &[
+            (&table, Type::TEXT),
+            (&range.prefix, Type::TEXT),
+            (&upper, Type::TEXT),
+            (&after, Type::TEXT),
+            (&now, Type::INT8),
+            (&limit, Type::INT8),
+        ];
+        self.db.get()?.query_typed(&sql, params).map_err(storage_error)
     }
 }
 
@@ -135,7 +159,8 @@ fn page<T>(mut entries: Vec<T>, limit: usize) -> Listed<T> {
 
 impl Backend for PostgresBackend {
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
-        let row = self.db.get()?.query_opt("SELECT owner FROM floww_kv_tables WHERE name = $1", &[&table]);
+        let row =
+            self.db.get()?.query_typed_opt("SELECT owner FROM floww_kv_tables WHERE name = $1", &[(&table, Type::TEXT)]);
         Ok(row.map_err(storage_error)?.map(|row| row.get(0)))
     }
 
@@ -145,9 +170,9 @@ impl Backend for PostgresBackend {
     }
 
     fn grant(&self, table: &str, workflow: &str) -> StorageResult<Option<Access>> {
-        let row = self.db.get()?.query_opt(
+        let row = self.db.get()?.query_typed_opt(
             "SELECT can_read, can_write FROM floww_kv_grants WHERE tbl = $1 AND workflow = $2",
-            &[&table, &workflow],
+            &[(&table, Type::TEXT), (&workflow, Type::TEXT)],
         );
         Ok(row.map_err(storage_error)?.map(|row| Access { read: row.get(0), write: row.get(1) }))
     }
@@ -191,12 +216,13 @@ impl Backend for PostgresBackend {
     }
 
     fn get(&self, table: &str, key: &str, now_ms: u64) -> StorageResult<Option<Item>> {
-        let row = self.db.get()?.query_opt(
+        let now = ms(now_ms);
+        let row = self.db.get()?.query_typed_opt(
             &format!(
                 "SELECT {ITEM_COLUMNS} FROM floww_kv_items WHERE tbl = $1 AND key = $2 \
                  AND (expires_at IS NULL OR expires_at > $3)"
             ),
-            &[&table, &key, &ms(now_ms)],
+            &[(&table, Type::TEXT), (&key, Type::TEXT), (&now, Type::INT8)],
         );
         Ok(row.map_err(storage_error)?.map(|row| item(&row)))
     }
