@@ -129,11 +129,12 @@ impl Iterator for Scan<'_> {
     type Item = StorageResult<Record>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if self.page.is_empty() && !self.done {
-            if let Err(e) = self.fetch() {
-                self.done = true;
-                return Some(Err(e));
-            }
+        if self.page.is_empty()
+            && !self.done
+            && let Err(e) = self.fetch()
+        {
+            self.done = true;
+            return Some(Err(e));
         }
         let (id, text) = self.page.pop_front()?;
         self.cursor = Some(id);

@@ -18,12 +18,12 @@ impl SledRecords {
 }
 
 fn decode(bytes: &[u8]) -> Result<Record, StorageError> {
-    serde_json::from_slice(bytes).map_err(|e| StorageError::failed(e))
+    serde_json::from_slice(bytes).map_err(StorageError::failed)
 }
 
 impl RecordStore for SledRecords {
     fn put(&self, record: &Record) -> Result<(), StorageError> {
-        let json = serde_json::to_vec(record).map_err(|e| StorageError::failed(e))?;
+        let json = serde_json::to_vec(record).map_err(StorageError::failed)?;
         self.tree.insert(record.id.as_bytes(), json)?;
         Ok(())
     }

@@ -159,8 +159,10 @@ fn page<T>(mut entries: Vec<T>, limit: usize) -> Listed<T> {
 
 impl Backend for PostgresBackend {
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
-        let row =
-            self.db.get()?.query_typed_opt("SELECT owner FROM floww_kv_tables WHERE name = $1", &[(&table, Type::TEXT)]);
+        let row = self
+            .db
+            .get()?
+            .query_typed_opt("SELECT owner FROM floww_kv_tables WHERE name = $1", &[(&table, Type::TEXT)]);
         Ok(row.map_err(storage_error)?.map(|row| row.get(0)))
     }
 
