@@ -89,6 +89,11 @@ impl Database {
         if config.get_options().is_none() {
             config.options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
         }
+        // One connection first: it says why it failed (refused, bad password,
+        // no such database) where the pool would only say it timed out.
+        let mut first =
+            config.connect(NoTls).map_err(|e| anyhow::anyhow!("could not connect to PostgreSQL: {}", why(&e)))?;
+        migrate(&mut first).map_err(|e| anyhow::anyhow!("could not migrate the PostgreSQL schema: {e}"))?;
         let manager = PostgresConnectionManager::new(config.clone(), NoTls);
         let pool = r2d2::Pool::builder()
             .max_size(max_connections)
@@ -99,10 +104,7 @@ impl Database {
             .test_on_check_out(false)
             .error_handler(Box::new(r2d2::NopErrorHandler))
             .build_unchecked(manager);
-        let db = Database { pool, config };
-        let mut conn = db.get().map_err(|e| anyhow::anyhow!("could not connect to PostgreSQL: {e}"))?;
-        migrate(&mut conn).map_err(|e| anyhow::anyhow!("could not migrate the PostgreSQL schema: {e}"))?;
-        Ok(db)
+        Ok(Database { pool, config })
     }
 
     /// A pooled connection, or [`StorageError::Unavailable`] after a short wait.
@@ -116,8 +118,8 @@ impl Database {
     }
 }
 
-fn migrate(conn: &mut Connection) -> StorageResult<()> {
-    let mut tx = conn.transaction().map_err(storage_error)?;
+fn migrate(client: &mut postgres::Client) -> StorageResult<()> {
+    let mut tx = client.transaction().map_err(storage_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK]).map_err(storage_error)?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS floww_schema (steps integer NOT NULL)").map_err(storage_error)?;
     let taken = tx.query_opt("SELECT steps FROM floww_schema", &[]).map_err(storage_error)?;
@@ -146,6 +148,17 @@ pub fn storage_error(e: postgres::Error) -> StorageError {
         })
         || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
     if unreachable { StorageError::Unavailable(e.to_string()) } else { StorageError::failed(e) }
+}
+
+/// An error with its causes, e.g. "error connecting to server: Connection refused".
+fn why(e: &postgres::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text = format!("{text}: {cause}");
+        source = cause.source();
+    }
+    text
 }
 
 /// Whether a transaction lost a race it can win by running again: a

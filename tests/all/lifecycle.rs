@@ -72,6 +72,12 @@ fn bad_start_up_input_is_refused_with_a_clear_message() {
         (vec!["--deploy".into(), format!("x={}", not_wasm.display())], "not a usable workflow component"),
         (vec!["--timeout".into(), "0".into()], "expected a number of seconds"),
         (vec!["--token".into(), " ".into()], "--token is empty"),
+        (vec!["--store".into(), "mysql://x".into()], "expected a PostgreSQL URL"),
+        (vec!["--store".into(), "postgres://x@127.0.0.1:1/x".into(), "--no-fsync".into()], "cannot be used with"),
+        (
+            vec!["--store".into(), "postgres://x@127.0.0.1:1/x".into()],
+            "could not connect to PostgreSQL: error connecting to server: ",
+        ),
     ];
     for (args, needle) in cases {
         let err = Host::start_with(&data.path().join("d"), &args).err().unwrap();
