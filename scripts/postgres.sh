@@ -4,7 +4,8 @@
 #   scripts/postgres.sh start DIR   # initdb in DIR, start on a free port, print the URL
 #   scripts/postgres.sh stop DIR    # stop it (DIR can then be deleted)
 #
-# Installs Debian's postgresql package when no server is found and we are root.
+# Installs Debian's postgresql package when no server is found (as root, or
+# with passwordless sudo).
 # The server trusts local connections (it listens on 127.0.0.1 only) and runs
 # as the `postgres` user when started by root, since PostgreSQL refuses root.
 set -euo pipefail
@@ -32,10 +33,14 @@ case $cmd in
 start)
   bin=$(bindir)
   if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
-    [ "$(id -u)" = 0 ] || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
+    sudo=()
+    if [ "$(id -u)" != 0 ]; then
+      sudo -n true 2>/dev/null || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
+      sudo=(sudo -n)
+    fi
     echo "installing PostgreSQL from Debian's packages..." >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
-      || { apt-get update -q >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; }
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
+      || { "${sudo[@]}" apt-get update -q >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; }
     bin=$(bindir)
   fi
   mkdir -p "$dir"
