@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Host, Store, answer, deploys, guest};
+use crate::harness::{Host, Store, answer, guest};
 use crate::permissions::kv;
 
 const OWNER: (&str, &str) = ("owner", "tests/guests/probe-owner");
@@ -182,29 +182,37 @@ impl Proxy {
 }
 
 #[test]
-fn kv_calls_fail_with_503_while_the_database_is_away_and_recover_when_it_returns() {
-    let store = Store::postgres();
-    let url = store.url().unwrap();
+fn a_host_cut_off_from_the_database_answers_503_then_catches_up_when_it_returns() {
+    // Host `a` reaches the database directly, host `b` through a proxy that
+    // the test cuts: only `b` loses the database.
+    let (a, a_store) = Host::start_on(Store::postgres(), &[OWNER]);
+    let b_store = a_store.another_host();
+    let url = b_store.url().unwrap();
     let (rest, database) = url.rsplit_once('/').unwrap();
     let upstream = rest.rsplit_once('@').map_or(rest, |(_, at)| at).trim_start_matches("postgres://").to_owned();
     let proxy = Proxy::to(upstream.clone());
     let via_proxy = url.replace(&format!("{upstream}/{database}"), &format!("127.0.0.1:{}/{database}", proxy.port));
-    let mut args = vec!["--store".to_owned(), via_proxy];
-    args.extend(deploys(&[OWNER]));
-    let host = Host::start_with(store.path(), &args).unwrap();
+    let b = Host::start_with(b_store.path(), &["--store".to_owned(), via_proxy]).unwrap();
     let set = json!({"op": "set", "table": "t", "key": "k", "value": 1});
-    assert_eq!(kv(&host, "owner", set.clone()).0, 200);
+    assert_eq!(kv(&b, "owner", set.clone()).0, 200);
 
     proxy.cut();
-    let (status, body) = kv(&host, "owner", json!({"op": "get", "table": "t", "key": "k"}));
+    let (status, body) = kv(&b, "owner", json!({"op": "get", "table": "t", "key": "k"}));
     assert_eq!((status, body["kind"].as_str()), (503, Some("unavailable")), "{body}");
     assert_eq!(body["error"], "the KV store is unavailable; retry later");
-    let operator = answer(api(&host, store.path(), "GET", "/kv/owner/t/k"));
+    let operator = answer(api(&b, b_store.path(), "GET", "/kv/owner/t/k"));
     assert_eq!(operator.status, 503, "{}", operator.json);
     assert!(operator.json["error"].as_str().unwrap().starts_with("the store is unavailable: "), "{}", operator.json);
-    assert!(host.logged("KV store unavailable"), "{}", host.logs());
+    assert!(b.logged("KV store unavailable"), "{}", b.logs());
+    // Meanwhile a deploy through the other host: `b` misses its notification.
+    let bytes = std::fs::read(guest("tests/guests/probe-reader")).unwrap();
+    assert_eq!(answer(api(&a, a_store.path(), "PUT", "/workflows/reader").body(bytes)).status, 201);
 
     proxy.restore();
-    wait_until(Duration::from_secs(20), "the host to reconnect", || kv(&host, "owner", set.clone()).0 == 200);
-    assert_eq!(kv(&host, "owner", json!({"op": "get", "table": "t", "key": "k"})).1["ok"], 1);
+    wait_until(Duration::from_secs(20), "b to reconnect", || kv(&b, "owner", set.clone()).0 == 200);
+    assert_eq!(kv(&b, "owner", json!({"op": "get", "table": "t", "key": "k"})).1["ok"], 1);
+    let missed = json!({"op": "list-tables"});
+    wait_until(Duration::from_secs(20), "b to catch up on the missed deploy", || {
+        kv(&b, "reader", missed.clone()).0 == 200
+    });
 }
