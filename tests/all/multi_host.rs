@@ -215,4 +215,5 @@ fn a_host_cut_off_from_the_database_answers_503_then_catches_up_when_it_returns(
     wait_until(Duration::from_secs(20), "b to catch up on the missed deploy", || {
         kv(&b, "reader", missed.clone()).0 == 200
     });
+    assert!(b.logged("lost the deployments channel"), "{}", b.logs());
 }
