@@ -203,16 +203,10 @@ mod tests {
         }
     }
 
-    fn executions(retention: Retention) -> Executions {
-        let db = ::sled::Config::new().temporary(true).open().unwrap();
-        Executions::new(Box::new(SledRecords::new(&db).unwrap()), retention)
-    }
-
     const KEEP_ALL: Retention = Retention { max_age: Duration::from_secs(3600), per_workflow: 100 };
 
-    #[test]
-    fn queries_filter_and_page_in_either_order() {
-        let ex = executions(KEEP_ALL);
+    fn queries_filter_and_page_in_either_order(store: Box<dyn RecordStore>) {
+        let ex = Executions::new(store, KEEP_ALL);
         let now = now_ms();
         for (i, wf) in ["a", "b", "a", "a"].iter().enumerate() {
             let status = if i == 2 { Status::Failed } else { Status::Completed };
@@ -229,9 +223,8 @@ mod tests {
         assert_eq!(failed.len(), 1);
     }
 
-    #[test]
-    fn pruning_keeps_the_newest_per_workflow_and_drops_old_ones() {
-        let ex = executions(Retention { max_age: Duration::from_secs(60), per_workflow: 2 });
+    fn pruning_keeps_the_newest_per_workflow_and_drops_old_ones(store: Box<dyn RecordStore>) {
+        let ex = Executions::new(store, Retention { max_age: Duration::from_secs(60), per_workflow: 2 });
         let now = now_ms();
         for i in 0..4 {
             ex.keep(&record(&format!("a{i}"), "a", Status::Completed, now));
@@ -241,4 +234,26 @@ mod tests {
         let left = ex.list(&Query { limit: 10, ..Query::default() }).unwrap().0;
         assert_eq!(left.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), ["a2", "a3"]);
     }
+
+    macro_rules! on_every_store {
+        ($($test:ident),* $(,)?) => {
+            mod sled {
+                $(#[test]
+                fn $test() {
+                    let db = ::sled::Config::new().temporary(true).open().unwrap();
+                    super::$test(Box::new(super::SledRecords::new(&db).unwrap()));
+                })*
+            }
+            mod postgres {
+                $(#[test]
+                fn $test() {
+                    let scratch = crate::database::ScratchDatabase::create();
+                    let db = crate::database::Database::connect(&scratch.url(), 2).unwrap();
+                    super::$test(Box::new(super::PostgresRecords::new(std::sync::Arc::new(db))));
+                })*
+            }
+        };
+    }
+
+    on_every_store!(queries_filter_and_page_in_either_order, pruning_keeps_the_newest_per_workflow_and_drops_old_ones);
 }

@@ -3,12 +3,15 @@
 //! the executions of all of them.
 //!
 //! Records are written by a thread of their own, in batches: an execution
-//! ends (often on an async task) without waiting for a database round trip,
-//! and its record is listed a few milliseconds later.
+//! ends (often on an async task) without waiting for a database round trip.
+//! A read on the same host first waits for the records queued before it, so
+//! it sees every execution that ended before it was made; other hosts see
+//! them a few milliseconds later.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
 
 use super::{Record, RecordStore};
 use crate::database::{Database, storage_error};
@@ -20,32 +23,55 @@ const PAGE: i64 = 256;
 const QUEUE: usize = 10_000;
 /// Most records written in one transaction.
 const BATCH: usize = 256;
+/// Longest a read waits for the records queued before it (the database may
+/// be down: then it reads what is there).
+const SETTLE_WAIT: Duration = Duration::from_secs(5);
 
 pub struct PostgresRecords {
     db: Arc<Database>,
     pending: SyncSender<Record>,
+    progress: Arc<Progress>,
+}
+
+/// Records queued and records dealt with (written, or given up on), counted
+/// under one lock.
+#[derive(Default)]
+struct Progress {
+    counts: Mutex<(u64, u64)>,
+    done: Condvar,
 }
 
 impl PostgresRecords {
     /// Starts the writer thread, which ends when the store is dropped.
     pub fn new(db: Arc<Database>) -> Self {
         let (pending, queue) = sync_channel(QUEUE);
-        let writer = db.clone();
+        let progress = Arc::new(Progress::default());
+        let (writer, written) = (db.clone(), progress.clone());
         std::thread::Builder::new()
             .name("floww-records".into())
-            .spawn(move || write_records(&writer, &queue))
+            .spawn(move || write_records(&writer, &queue, &written))
             .expect("spawn the execution record writer");
-        Self { db, pending }
+        Self { db, pending, progress }
+    }
+
+    /// Waits until every record queued so far has been dealt with.
+    fn settle(&self) {
+        let counts = self.progress.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let queued = counts.0;
+        let waited = self.progress.done.wait_timeout_while(counts, SETTLE_WAIT, |(_, dealt)| *dealt < queued);
+        drop(waited);
     }
 }
 
-fn write_records(db: &Database, queue: &Receiver<Record>) {
+fn write_records(db: &Database, queue: &Receiver<Record>, progress: &Progress) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         batch.extend(queue.try_iter().take(BATCH - 1));
         if let Err(e) = insert(db, &batch) {
             tracing::error!("could not keep {} execution records: {e}", batch.len());
         }
+        progress.counts.lock().unwrap_or_else(|e| e.into_inner()).1 += batch.len() as u64;
+        progress.done.notify_all();
     }
 }
 
@@ -69,7 +95,15 @@ fn decode(text: &str) -> StorageResult<Record> {
 impl RecordStore for PostgresRecords {
     /// Queues the record for the writer thread.
     fn put(&self, record: &Record) -> StorageResult<()> {
-        self.pending.try_send(record.clone()).map_err(|e| match e {
+        // Counted first, so a read can't miss a record the writer has taken.
+        let mut counts = self.progress.counts.lock().unwrap_or_else(|e| e.into_inner());
+        counts.0 += 1;
+        let sent = self.pending.try_send(record.clone());
+        if sent.is_err() {
+            counts.0 -= 1;
+        }
+        drop(counts);
+        sent.map_err(|e| match e {
             TrySendError::Full(_) => {
                 StorageError::Unavailable(format!("{QUEUE} execution records are waiting already"))
             }
@@ -78,6 +112,7 @@ impl RecordStore for PostgresRecords {
     }
 
     fn get(&self, id: &str) -> StorageResult<Option<Record>> {
+        self.settle();
         let row = self.db.get()?.query_opt("SELECT record FROM floww_executions WHERE id = $1", &[&id]);
         row.map_err(storage_error)?.map(|row| decode(row.get(0))).transpose()
     }
@@ -87,6 +122,7 @@ impl RecordStore for PostgresRecords {
         cursor: Option<&str>,
         newest_first: bool,
     ) -> Box<dyn Iterator<Item = StorageResult<Record>> + 'a> {
+        self.settle();
         Box::new(Scan {
             db: &self.db,
             cursor: cursor.map(str::to_owned),

@@ -56,3 +56,17 @@ impl Ticks for PostgresTicks {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::ScratchDatabase;
+    use crate::scheduler::ticks::tests::a_tick_is_claimed_once_and_the_claim_survives_a_reopen;
+
+    #[test]
+    fn postgres_ticks_are_claimed_once_and_survive_a_reopen() {
+        let scratch = ScratchDatabase::create();
+        let db = Arc::new(Database::connect(&scratch.url(), 2).unwrap());
+        a_tick_is_claimed_once_and_the_claim_survives_a_reopen(&|| Box::new(PostgresTicks::new(db.clone())));
+    }
+}

@@ -125,23 +125,30 @@ impl FileTicks {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    #[test]
-    fn a_tick_is_claimed_once_and_the_claim_survives_a_reopen() {
-        let dir = tempfile::TempDir::new().unwrap();
-        let ticks = FileTicks::open(dir.path()).unwrap();
+    /// What every [`Ticks`] must do; `open` opens the same records again.
+    pub(in crate::scheduler) fn a_tick_is_claimed_once_and_the_claim_survives_a_reopen(
+        open: &dyn Fn() -> Box<dyn Ticks>,
+    ) {
+        let ticks = open();
         assert_eq!(ticks.last("w", "* * * * * *").unwrap(), None);
         assert!(ticks.claim("w", "* * * * * *", 1000).unwrap());
         assert!(!ticks.claim("w", "* * * * * *", 1000).unwrap(), "the same tick again");
         assert!(!ticks.claim("w", "* * * * * *", 999).unwrap(), "an earlier tick");
         assert!(ticks.claim("w", "0 * * * *", 500).unwrap(), "another schedule keeps its own record");
 
-        let reopened = FileTicks::open(dir.path()).unwrap();
+        let reopened = open();
         assert_eq!(reopened.last("w", "* * * * * *").unwrap(), Some(1000));
         assert!(!reopened.claim("w", "* * * * * *", 1000).unwrap());
         assert!(reopened.claim("w", "* * * * * *", 2000).unwrap());
+    }
+
+    #[test]
+    fn file_ticks_are_claimed_once_and_survive_a_reopen() {
+        let dir = tempfile::TempDir::new().unwrap();
+        a_tick_is_claimed_once_and_the_claim_survives_a_reopen(&|| Box::new(FileTicks::open(dir.path()).unwrap()));
     }
 
     #[test]
