@@ -7,11 +7,7 @@
 # Servers run pinned to CPU 0 and wrk to CPU 1 (taskset), so each side has a
 # core of its own. Needs wrk (apt-get install -y wrk).
 source "$(dirname "$0")/lib.sh"
-secs=${1:-5}
-conns=${2:-8}
-rounds=${3:-3}
-need wrk
-need taskset util-linux
+load_args "$@"
 build_all
 
 counter_lua=$tmp/counter.lua

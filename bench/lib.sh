@@ -21,6 +21,16 @@ build_all() {
   noop_wasm=$($floww build bench/guests/noop 2>/dev/null)
 }
 
+# load_args "$@": SECONDS CONNECTIONS ROUNDS of the wrk scripts (defaults 5,
+# 8, 3) into $secs, $conns and $rounds; checks for wrk and taskset.
+load_args() {
+  secs=${1:-5}
+  conns=${2:-8}
+  rounds=${3:-3}
+  need wrk
+  need taskset util-linux
+}
+
 need() {
   command -v "$1" >/dev/null || { echo "$0 needs $1 (${2:-apt-get install -y $1})" >&2; exit 1; }
 }

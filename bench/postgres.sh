@@ -8,18 +8,15 @@
 # FLOWW_TEST_POSTGRES names a server. The hosts run pinned to CPU 0, wrk to
 # CPU 1; PostgreSQL is not pinned. Needs wrk (apt-get install -y wrk).
 source "$(dirname "$0")/lib.sh"
-secs=${1:-5}
-conns=${2:-8}
-rounds=${3:-3}
-need wrk
-need taskset util-linux
+load_args "$@"
 need psql postgresql-client
 build_all
 
 if [ -z "${FLOWW_TEST_POSTGRES:-}" ]; then
-  scripts/postgres.sh start "$tmp/pg" >"$tmp/pg.url"
-  FLOWW_TEST_POSTGRES=$(cat "$tmp/pg.url")
-  trap 'scripts/postgres.sh stop "$tmp/pg" || true; cleanup' EXIT
+  # Not under $tmp: the server runs as user postgres, which can't enter it.
+  pg=$(mktemp -d /tmp/floww-pg.XXXXXX)
+  trap 'scripts/postgres.sh stop "$pg" || true; rm -rf "$pg"; cleanup' EXIT
+  FLOWW_TEST_POSTGRES=$(scripts/postgres.sh start "$pg")
 fi
 base=${FLOWW_TEST_POSTGRES%/*}
 database=floww_bench_$$

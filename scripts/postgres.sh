@@ -45,7 +45,11 @@ start)
   fi
   mkdir -p "$dir"
   dir=$(cd "$dir" && pwd)
-  [ "$(id -u)" = 0 ] && chown postgres "$dir"
+  if [ "$(id -u)" = 0 ]; then
+    chown postgres "$dir"
+    runuser -u postgres -- test -w "$dir" \
+      || { echo "the postgres user can't write $dir: use a folder it can reach, e.g. under /tmp" >&2; exit 1; }
+  fi
   as_owner "$bin/initdb" -D "$dir/data" -U postgres --auth=trust --no-sync >/dev/null
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   # The socket dir is DIR itself, so nothing system-wide is touched.

@@ -161,6 +161,11 @@ fn why(e: &postgres::Error) -> String {
     text
 }
 
+/// A PostgreSQL error where an `io::Error` is wanted (deployments, cron ticks).
+pub fn io_error(e: postgres::Error) -> std::io::Error {
+    std::io::Error::other(storage_error(e))
+}
+
 /// Whether a transaction lost a race it can win by running again: a
 /// serialization failure, a deadlock, or a row another writer inserted first.
 pub fn is_retryable(e: &postgres::Error) -> bool {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::{DeployError, DeploymentStore, Manifest, Registry, routes_free};
-use crate::database::{Database, storage_error};
+use crate::database::{Database, io_error};
 use crate::runtime::Runtime;
 
 const CHANNEL: &str = "floww_deployments";
@@ -28,10 +28,6 @@ impl PostgresDeployments {
     pub fn new(db: Arc<Database>) -> Self {
         Self { db }
     }
-}
-
-fn io_error(e: postgres::Error) -> io::Error {
-    io::Error::other(storage_error(e))
 }
 
 fn manifest(text: &str) -> io::Result<Manifest> {

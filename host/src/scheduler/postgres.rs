@@ -6,7 +6,7 @@ use std::io;
 use std::sync::Arc;
 
 use super::Ticks;
-use crate::database::{Database, ms, storage_error};
+use crate::database::{Database, io_error, ms};
 
 pub struct PostgresTicks {
     db: Arc<Database>,
@@ -16,10 +16,6 @@ impl PostgresTicks {
     pub fn new(db: Arc<Database>) -> Self {
         Self { db }
     }
-}
-
-fn io_error(e: postgres::Error) -> io::Error {
-    io::Error::other(storage_error(e))
 }
 
 impl Ticks for PostgresTicks {
