@@ -48,6 +48,7 @@ impl ApiError {
             },
             Self::Deploy(e) => match e {
                 DeployError::RouteTaken { .. } => StatusCode::CONFLICT,
+                DeployError::Io(e) if store_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
                 DeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 DeployError::InvalidId(_)
                 | DeployError::InvalidComponent(_)
@@ -56,12 +57,19 @@ impl ApiError {
             },
             Self::Undeploy(e) => match e {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,
+                UndeployError::Io(e) if store_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
                 UndeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// Whether a deployment store's I/O error is its database being out of reach.
+fn store_unavailable(e: &std::io::Error) -> bool {
+    let storage = e.get_ref().and_then(|inner| inner.downcast_ref::<StorageError>());
+    matches!(storage, Some(StorageError::Unavailable(_)))
 }
 
 impl IntoResponse for ApiError {
