@@ -85,7 +85,16 @@ impl Database {
     /// Connects with at most `max_connections` and migrates the schema.
     pub fn connect(url: &str, max_connections: u32) -> anyhow::Result<Database> {
         let mut config: postgres::Config = url.parse().map_err(|e| anyhow::anyhow!("bad PostgreSQL URL: {e}"))?;
-        config.connect_timeout(CONNECT_TIMEOUT).application_name("floww");
+        // Keepalives find a database that vanished without closing its
+        // connections (a crashed machine, a partition) within about 25 s: the
+        // idle `LISTEN` connection would otherwise wait for it for good.
+        config
+            .connect_timeout(CONNECT_TIMEOUT)
+            .application_name("floww")
+            .keepalives(true)
+            .keepalives_idle(Duration::from_secs(10))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
         if config.get_options().is_none() {
             config.options(&format!("-c statement_timeout={STATEMENT_TIMEOUT_MS}"));
         }
