@@ -271,8 +271,10 @@ impl Registry {
         let triggers::Checked { routes, crons, manuals } = triggers::check(id, triggers)?;
 
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
-        let served: Vec<Manifest> = self.list().iter().map(|d| d.manifest.clone()).collect();
-        routes_free(id, &routes, &served)?;
+        {
+            let served = self.deployed.read().unwrap_or_else(|e| e.into_inner());
+            routes_free(id, &routes, served.by_id.values().map(|d| &d.manifest))?;
+        }
         let manifest = Manifest {
             id: id.to_owned(),
             routes,
@@ -397,8 +399,12 @@ impl Registry {
 }
 
 /// Fails if another workflow among `others` serves one of `routes`.
-fn routes_free(id: &str, routes: &[Route], others: &[Manifest]) -> Result<(), DeployError> {
-    for other in others.iter().filter(|m| m.id != id) {
+fn routes_free<'a>(
+    id: &str,
+    routes: &[Route],
+    others: impl IntoIterator<Item = &'a Manifest>,
+) -> Result<(), DeployError> {
+    for other in others.into_iter().filter(|m| m.id != id) {
         if let Some(route) = routes.iter().find(|r| other.routes.contains(r)) {
             return Err(DeployError::RouteTaken { route: route.clone(), owner: other.id.clone() });
         }
