@@ -170,8 +170,9 @@ impl Host {
 }
 
 impl ServeOptions {
-    /// Opens the data dir: the KV store, the admin token, the runtime and the
-    /// workflows deployed before.
+    /// Opens the store (the data dir, or the `--store` database), the admin
+    /// token, the runtime and the workflows deployed before; on PostgreSQL it
+    /// also starts following deploys made through other hosts.
     pub fn open(&self) -> anyhow::Result<Host> {
         std::fs::create_dir_all(&self.data_dir)
             .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
