@@ -222,3 +222,35 @@ impl Drop for ScratchDatabase {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_migrated_by_a_newer_floww_is_refused() {
+        let scratch = ScratchDatabase::create();
+        drop(Database::connect(&scratch.url(), 1).unwrap());
+        let mut client = postgres::Client::connect(&scratch.url(), NoTls).unwrap();
+        client.batch_execute("UPDATE floww_schema SET steps = 99").unwrap();
+        let err = Database::connect(&scratch.url(), 1).err().unwrap().to_string();
+        assert_eq!(
+            err,
+            format!(
+                "could not migrate the PostgreSQL schema: storage backend failed: the database's schema is at \
+                 step 99, newer than this floww knows ({}); upgrade floww",
+                MIGRATIONS.len()
+            )
+        );
+    }
+
+    #[test]
+    fn migrating_twice_changes_nothing() {
+        let scratch = ScratchDatabase::create();
+        drop(Database::connect(&scratch.url(), 1).unwrap());
+        drop(Database::connect(&scratch.url(), 1).unwrap());
+        let mut client = postgres::Client::connect(&scratch.url(), NoTls).unwrap();
+        let steps: i32 = client.query_one("SELECT steps FROM floww_schema", &[]).unwrap().get(0);
+        assert_eq!(steps as usize, MIGRATIONS.len());
+    }
+}

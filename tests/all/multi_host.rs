@@ -209,6 +209,10 @@ fn a_host_cut_off_from_the_database_answers_503_then_catches_up_when_it_returns(
     assert_eq!(refused.status, 503, "{}", refused.json);
     let message = refused.json["error"].as_str().unwrap();
     assert!(message.starts_with("could not store the workflow: the store is unavailable: "), "{message}");
+    let refused = answer(api(&b, b_store.path(), "DELETE", "/workflows/owner"));
+    assert_eq!(refused.status, 503, "{}", refused.json);
+    let message = refused.json["error"].as_str().unwrap();
+    assert!(message.starts_with("could not remove the workflow: the store is unavailable: "), "{message}");
     // Meanwhile a deploy through the other host: `b` misses its notification.
     let bytes = std::fs::read(guest("tests/guests/probe-reader")).unwrap();
     assert_eq!(answer(api(&a, a_store.path(), "PUT", "/workflows/reader").body(bytes)).status, 201);
