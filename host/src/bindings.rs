@@ -1,9 +1,15 @@
 //! The host side of the WIT contract in `wit/`: the one `bindgen!` of the
 //! crate. Everything else imports the generated types from here.
+//!
+//! Executions run on the async workers: exports are called with `call_async`
+//! (a fiber per execution), and `kv` imports are async so that a call that
+//! waits (a durable write, a database round trip) leaves the worker free.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "workflow",
+    imports: { "floww:workflow/kv": async },
+    exports: { default: async },
 });
 
 pub use self::exports::floww::workflow::handler::{Cron, CronEvent, Manual, Request, Response, Trigger, Webhook};

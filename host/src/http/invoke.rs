@@ -5,7 +5,7 @@
 //! The input is checked against the trigger's JSON Schema before anything
 //! runs (400, naming each error and where in the input it is). Then the
 //! execution is admitted like a webhook's (503 when the host is at capacity)
-//! and runs on a blocking thread. Answers: 200 `{"executionId", "output"}`; the
+//! and runs in a task of its own. Answers: 200 `{"executionId", "output"}`; the
 //! workflow's own error → 500 `{"error": <its message>, "executionId"}`; a trap
 //! → 500 and a timeout → 504, as for webhooks.
 
@@ -82,10 +82,12 @@ pub(super) async fn invoke(
     let execution = {
         let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
         let input = input.to_string();
-        tokio::task::spawn_blocking(move || {
+        tokio::spawn(async move {
             let _slot = slot;
             let manifest = &deployment.manifest;
-            runtime.handle_manual(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &name, &input)
+            runtime
+                .handle_manual(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &name, &input)
+                .await
         })
         .await
     };

@@ -1,6 +1,6 @@
 //! HTTP: the webhook router. A request is matched to a deployed workflow's
-//! trigger, admitted (or turned away when the host is at capacity), handed to
-//! the runtime on a blocking thread, and the guest's response becomes the
+//! trigger, admitted (or turned away when the host is at capacity), run by
+//! the runtime in a task of its own, and the guest's response becomes the
 //! HTTP response. Failures answer JSON `{"error": …}`; guest and host
 //! internals go to the log, never to the caller.
 
@@ -183,10 +183,13 @@ async fn run_webhook(
     let workflow = deployment.manifest.id.clone();
     let execution = {
         let (runtime, execution_id) = (app.runtime.clone(), execution_id.to_owned());
-        tokio::task::spawn_blocking(move || {
+        // A task of its own, so a caller that hangs up doesn't cut it short.
+        tokio::spawn(async move {
             let _slot = slot;
             let manifest = &deployment.manifest;
-            runtime.handle_webhook(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &request)
+            runtime
+                .handle_webhook(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &request)
+                .await
         })
         .await
     };

@@ -228,6 +228,10 @@ pub struct Listed<T> {
 /// the backend was opened without durability). Reads and listings skip items
 /// whose expiry is at or before `now_ms`; listings are sorted by name.
 pub trait Backend: Send + Sync + 'static {
+    /// Whether a read waits on I/O (a database round trip) rather than
+    /// only reading local pages: the host then moves it off the async workers.
+    fn reads_wait(&self) -> bool;
+
     /// The owner of `table`, if the table exists.
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>>;
     /// All tables with their owners.

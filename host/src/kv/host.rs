@@ -15,7 +15,7 @@ pub struct KvCtx {
 
 impl KvCtx {
     /// Wires the `kv` import of every instance in `linker` to `get(state)`.
-    pub fn add_to_linker<T: 'static>(
+    pub fn add_to_linker<T: Send + 'static>(
         linker: &mut wasmtime::component::Linker<T>,
         get: fn(&mut T) -> &mut KvCtx,
     ) -> wasmtime::Result<()> {
@@ -99,55 +99,92 @@ fn wit_written(w: Written) -> wit::Written {
 }
 
 impl KvCtx {
-    fn one(&self, write: Write<'_>) -> Result<Written, wit::KvError> {
-        counted(write.operation(), self.kv.write_one(&self.caller, write))
+    /// Runs a read: right here, on the execution's async worker, when it
+    /// only reads local pages (microseconds); otherwise as [`Self::waiting`].
+    async fn read<R: Send + 'static>(&self, call: impl FnOnce(&Kv, &str) -> R + Send + 'static) -> R {
+        if self.kv.reads_wait() { self.waiting(call).await } else { call(&self.kv, &self.caller) }
+    }
+
+    /// Runs a call that may wait (a write waits for its flush, a database
+    /// call for the network) on the blocking pool, so the worker serves
+    /// other requests meanwhile.
+    async fn waiting<R: Send + 'static>(&self, call: impl FnOnce(&Kv, &str) -> R + Send + 'static) -> R {
+        let (kv, caller) = (self.kv.clone(), self.caller.clone());
+        match tokio::task::spawn_blocking(move || call(&kv, &caller)).await {
+            Ok(result) => result,
+            Err(e) => match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                Err(e) => panic!("a KV call was cancelled: {e}"),
+            },
+        }
+    }
+
+    async fn one(&self, write: wit::Write) -> Result<Written, wit::KvError> {
+        let (operation, result) = self
+            .waiting(move |kv, caller| {
+                let write = write_of(&write);
+                (write.operation(), kv.write_one(caller, write))
+            })
+            .await;
+        counted(operation, result)
     }
 }
 
 impl wit::Host for KvCtx {
-    fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
-        counted("get", self.kv.get(&self.caller, &table, &key).map(|item| item.value))
+    async fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
+        counted("get", self.read(move |kv, caller| kv.get(caller, &table, &key)).await.map(|item| item.value))
     }
 
-    fn get_item(&mut self, table: String, key: String) -> Result<wit::Item, wit::KvError> {
-        counted("get-item", self.kv.get(&self.caller, &table, &key).map(wit_item))
+    async fn get_item(&mut self, table: String, key: String) -> Result<wit::Item, wit::KvError> {
+        counted("get-item", self.read(move |kv, caller| kv.get(caller, &table, &key)).await.map(wit_item))
     }
 
-    fn set(&mut self, table: String, key: String, value: String, ttl_ms: Option<u64>) -> Result<u64, wit::KvError> {
-        match self.one(Write::Set { table: &table, key: &key, value: &value, ttl_ms })? {
+    async fn set(
+        &mut self,
+        table: String,
+        key: String,
+        value: String,
+        ttl_ms: Option<u64>,
+    ) -> Result<u64, wit::KvError> {
+        match self.one(wit::Write::Set(wit::SetOp { table, key, value, ttl_ms })).await? {
             Written::Set(version) => Ok(version),
             other => unreachable!("a set answered {other:?}"),
         }
     }
 
-    fn set_if(
+    async fn set_if(
         &mut self,
         table: String,
         key: String,
         value: String,
-        expected: Option<u64>,
+        expected_version: Option<u64>,
         ttl_ms: Option<u64>,
     ) -> Result<u64, wit::KvError> {
-        match self.one(Write::SetIf { table: &table, key: &key, value: &value, expected, ttl_ms })? {
+        match self.one(wit::Write::SetIf(wit::SetIfOp { table, key, value, expected_version, ttl_ms })).await? {
             Written::SetIf(version) => Ok(version),
             other => unreachable!("a set-if answered {other:?}"),
         }
     }
 
-    fn increment(&mut self, table: String, key: String, delta: i64) -> Result<i64, wit::KvError> {
-        match self.one(Write::Increment { table: &table, key: &key, delta })? {
+    async fn increment(&mut self, table: String, key: String, delta: i64) -> Result<i64, wit::KvError> {
+        match self.one(wit::Write::Increment(wit::IncrementOp { table, key, delta })).await? {
             Written::Incremented(n) => Ok(n),
             other => unreachable!("an increment answered {other:?}"),
         }
     }
 
-    fn delete(&mut self, table: String, key: String) -> Result<(), wit::KvError> {
-        self.one(Write::Delete { table: &table, key: &key }).map(drop)
+    async fn delete(&mut self, table: String, key: String) -> Result<(), wit::KvError> {
+        self.one(wit::Write::Delete(wit::KeyRef { table, key })).await.map(drop)
     }
 
-    fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
-        let writes: Vec<Write<'_>> = writes.iter().map(write_of).collect();
-        match self.kv.write(&self.caller, &writes) {
+    async fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
+        let result = self
+            .waiting(move |kv, caller| {
+                let writes: Vec<Write<'_>> = writes.iter().map(write_of).collect();
+                kv.write(caller, &writes)
+            })
+            .await;
+        match result {
             Ok(written) => {
                 crate::metrics::global().kv_operation("batch", "ok");
                 Ok(written.into_iter().map(wit_written).collect())
@@ -159,27 +196,30 @@ impl wit::Host for KvCtx {
         }
     }
 
-    fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
-        let tables = counted("list-tables", self.kv.list_tables(&self.caller))?;
+    async fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
+        let tables = counted("list-tables", self.read(|kv, caller| kv.list_tables(caller)).await)?;
         Ok(tables.into_iter().map(|t| t.name).collect())
     }
 
-    fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
-        let page = counted("list-keys", self.kv.list_keys(&self.caller, &table, &list_options(options)))?;
+    async fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
+        let options = list_options(options);
+        let page = counted("list-keys", self.read(move |kv, caller| kv.list_keys(caller, &table, &options)).await)?;
         Ok(wit::KeyPage { keys: page.entries, cursor: page.cursor })
     }
 
-    fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
-        let page = counted("list-items", self.kv.list_items(&self.caller, &table, &list_options(options)))?;
+    async fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
+        let options = list_options(options);
+        let page = counted("list-items", self.read(move |kv, caller| kv.list_items(caller, &table, &options)).await)?;
         Ok(wit::ItemPage { items: page.entries.into_iter().map(wit_item).collect(), cursor: page.cursor })
     }
 
-    fn list_permissions(&mut self, table: String) -> Result<Vec<wit::Permission>, wit::KvError> {
-        let perms = counted("list-permissions", self.kv.list_permissions(&self.caller, &table))?;
+    async fn list_permissions(&mut self, table: String) -> Result<Vec<wit::Permission>, wit::KvError> {
+        let perms =
+            counted("list-permissions", self.read(move |kv, caller| kv.list_permissions(caller, &table)).await)?;
         Ok(perms.into_iter().map(wit_permission).collect())
     }
 
-    fn grant_permission(
+    async fn grant_permission(
         &mut self,
         table: String,
         workflow_id: String,
@@ -187,10 +227,11 @@ impl wit::Host for KvCtx {
         can_write: bool,
     ) -> Result<(), wit::KvError> {
         let access = Access { read: can_read, write: can_write };
-        counted("grant-permission", self.kv.grant(&self.caller, &table, &workflow_id, access))
+        let granted = self.waiting(move |kv, caller| kv.grant(caller, &table, &workflow_id, access)).await;
+        counted("grant-permission", granted)
     }
 
-    fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
-        counted("revoke-permission", self.kv.revoke(&self.caller, &table, &workflow_id))
+    async fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
+        counted("revoke-permission", self.waiting(move |kv, caller| kv.revoke(caller, &table, &workflow_id)).await)
     }
 }

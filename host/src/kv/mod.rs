@@ -138,6 +138,11 @@ impl Kv {
         Self { backend, workflows }
     }
 
+    /// Whether reads wait on I/O; see [`Backend::reads_wait`].
+    pub fn reads_wait(&self) -> bool {
+        self.backend.reads_wait()
+    }
+
     /// The live item under `key`.
     pub fn get(&self, caller: &str, table: &str, key: &str) -> KvResult<Item> {
         check_table_name(table)?;

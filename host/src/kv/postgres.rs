@@ -158,6 +158,11 @@ fn page<T>(mut entries: Vec<T>, limit: usize) -> Listed<T> {
 }
 
 impl Backend for PostgresBackend {
+    /// Every call is a round trip to the database.
+    fn reads_wait(&self) -> bool {
+        true
+    }
+
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
         let row = self
             .db

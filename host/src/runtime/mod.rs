@@ -3,7 +3,10 @@
 //! imports, and one fresh `Store` and instance per execution, so nothing
 //! leaks between executions. It knows nothing of HTTP or of the registry.
 //!
-//! Calls into guests are blocking: run them on a blocking thread.
+//! Executions are async: each runs on a fiber of its own, on whichever
+//! async worker polls it, and yields every epoch tick, so a guest that
+//! loops can't hold a worker. `triggers`, called at deploy from blocking
+//! code, blocks instead.
 //!
 //! Per-execution cost is kept low by doing everything that can be done once
 //! up front: linking (`InstancePre`), sizing an instance pool (`pool`), and
@@ -22,7 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap};
+use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 pub use self::admission::{Admission, Busy};
@@ -128,7 +131,7 @@ impl Runtime {
         let engine = Engine::new(&config)?;
 
         let mut linker: Linker<ExecutionState> = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
 
@@ -171,21 +174,23 @@ impl Runtime {
         Ok(Code { component, pre })
     }
 
-    /// Asks a workflow for the triggers it declares.
+    /// Asks a workflow for the triggers it declares. Blocking: it is called
+    /// where deploys run, on blocking threads.
     pub fn triggers(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Vec<Trigger>, ExecError> {
-        self.execute(&self.deploy_slots, workflow, workflow_id, "deploy", timeout, |instance, store| {
-            instance.floww_workflow_handler().call_triggers(store)
-        })
-        .result
+        let execution =
+            self.execute(&self.deploy_slots, workflow, workflow_id, "deploy", timeout, async |instance, store| {
+                instance.floww_workflow_handler().call_triggers(store).await
+            });
+        wasmtime_wasi::runtime::in_tokio(execution).result
     }
 
     /// Runs one webhook request through a fresh instance of `workflow`.
-    pub fn handle_webhook(
+    pub async fn handle_webhook(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
@@ -193,14 +198,15 @@ impl Runtime {
         timeout: Option<Duration>,
         request: &Request,
     ) -> Execution<Response> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
-            instance.floww_workflow_handler().call_handle_webhook(store, request)
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
+            instance.floww_workflow_handler().call_handle_webhook(store, request).await
         })
+        .await
     }
 
     /// Runs one tick of a cron trigger through a fresh instance of `workflow`;
     /// `Err` is the guest's own error message.
-    pub fn handle_cron(
+    pub async fn handle_cron(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
@@ -208,15 +214,16 @@ impl Runtime {
         timeout: Option<Duration>,
         event: &CronEvent,
     ) -> Execution<Result<(), String>> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
-            instance.floww_workflow_handler().call_handle_cron(store, event)
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
+            instance.floww_workflow_handler().call_handle_cron(store, event).await
         })
+        .await
     }
 
     /// Runs manual trigger `name` with `input` (JSON text) through a fresh
     /// instance of `workflow`: the output as JSON text, or the guest's own
     /// error message.
-    pub fn handle_manual(
+    pub async fn handle_manual(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
@@ -225,19 +232,20 @@ impl Runtime {
         name: &str,
         input: &str,
     ) -> Execution<Result<String, String>> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, |instance, store| {
-            instance.floww_workflow_handler().call_handle_manual(store, name, input)
+        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
+            instance.floww_workflow_handler().call_handle_manual(store, name, input).await
         })
+        .await
     }
 
-    fn execute<R>(
+    async fn execute<R>(
         &self,
         slots: &Slots,
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
         timeout: Option<Duration>,
-        call: impl FnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
+        call: impl AsyncFnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
     ) -> Execution<R> {
         let caller: Arc<str> = workflow_id.into();
         let state = ExecutionState {
@@ -258,14 +266,23 @@ impl Runtime {
             ),
         };
         // Dropped after the store, which gives its instance back to the pool.
-        let _slot = slots.take();
+        let _slot = slots.take().await;
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let timeout = timeout.unwrap_or(self.limits.timeout);
-        store.set_epoch_deadline(deadline_ticks(timeout));
-        store.epoch_deadline_trap();
+        // At every tick the guest yields to the other tasks of its worker;
+        // at the deadline it is stopped.
+        let mut ticks_left = deadline_ticks(timeout);
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            ticks_left -= 1;
+            if ticks_left == 0 { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+        });
 
-        let result = workflow.code.pre.instantiate(&mut store).and_then(|instance| call(&instance, &mut store));
+        let result = match workflow.code.pre.instantiate_async(&mut store).await {
+            Ok(instance) => call(&instance, &mut store).await,
+            Err(e) => Err(e),
+        };
         let result = result.map_err(|e| match e.downcast_ref::<Trap>() {
             Some(Trap::Interrupt) => ExecError::Timeout(timeout),
             _ => ExecError::Trap(e),

@@ -13,8 +13,7 @@
 //! call of deploys. [`Slots`] makes a caller wait for a free slot rather than
 //! fail, so nothing outside the runtime has to know the pool's size.
 
-use std::sync::{Condvar, Mutex};
-
+use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::{Limits, MAX_INSTANCES, MAX_TABLE_ELEMENTS};
@@ -66,6 +65,9 @@ pub fn allocation_strategy(limits: &Limits) -> InstanceAllocationStrategy {
         .total_memories(instances * MEMORIES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_memories_per_module(MEMORIES_PER_COMPONENT)
+        // Each execution runs on a fiber whose stack comes from the pool; a
+        // stack is reused as it is (not zeroed), so it stays resident.
+        .total_stacks(instances)
         .total_tables(instances * TABLES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
         .max_tables_per_module(TABLES_PER_COMPONENT)
@@ -79,51 +81,20 @@ pub fn allocation_strategy(limits: &Limits) -> InstanceAllocationStrategy {
     InstanceAllocationStrategy::Pooling(pool)
 }
 
-/// A counting semaphore for blocking threads: at most `n` holders at once.
-pub struct Slots {
-    state: Mutex<SlotsState>,
-    freed: Condvar,
-}
-
-struct SlotsState {
-    free: usize,
-    /// Threads waiting in `take`: a slot given back wakes one only if there is
-    /// one (waking costs a system call even when nobody waits).
-    waiting: usize,
-}
+/// At most `n` executions hold an instance slot at once; more wait their turn.
+pub struct Slots(Semaphore);
 
 /// One slot, given back on drop.
-pub struct Slot<'a>(&'a Slots);
+pub type Slot<'a> = SemaphorePermit<'a>;
 
 impl Slots {
     pub fn new(n: usize) -> Self {
-        Self { state: Mutex::new(SlotsState { free: n, waiting: 0 }), freed: Condvar::new() }
+        Self(Semaphore::new(n))
     }
 
     /// Takes a slot, waiting for one to be given back if none is free.
-    pub fn take(&self) -> Slot<'_> {
-        let mut state = self.lock();
-        state.waiting += 1;
-        while state.free == 0 {
-            state = self.freed.wait(state).unwrap_or_else(|e| e.into_inner());
-        }
-        state.waiting -= 1;
-        state.free -= 1;
-        Slot(self)
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, SlotsState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let mut state = self.0.lock();
-        state.free += 1;
-        if state.waiting > 0 {
-            self.0.freed.notify_one();
-        }
+    pub async fn take(&self) -> Slot<'_> {
+        self.0.acquire().await.expect("the semaphore is never closed")
     }
 }
 
@@ -135,27 +106,27 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn slots_let_at_most_n_holders_in_and_the_rest_wait() {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slots_let_at_most_n_holders_in_and_the_rest_wait() {
         let slots = Arc::new(Slots::new(2));
         let (inside, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let threads: Vec<_> = (0..6)
+        let holders: Vec<_> = (0..6)
             .map(|_| {
                 let (slots, inside, most) = (slots.clone(), inside.clone(), most.clone());
-                std::thread::spawn(move || {
-                    let _slot = slots.take();
+                tokio::spawn(async move {
+                    let _slot = slots.take().await;
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     most.fetch_max(now, Ordering::SeqCst);
-                    std::thread::sleep(Duration::from_millis(5));
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                     inside.fetch_sub(1, Ordering::SeqCst);
                 })
             })
             .collect();
-        for thread in threads {
-            thread.join().unwrap();
+        for holder in holders {
+            holder.await.unwrap();
         }
         assert!(most.load(Ordering::SeqCst) <= 2, "never more holders than slots");
-        assert_eq!(slots.lock().free, 2, "every slot was given back");
+        assert_eq!(slots.0.available_permits(), 2, "every slot was given back");
     }
 
     #[test]

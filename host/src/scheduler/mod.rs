@@ -254,10 +254,11 @@ async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u
         CronEvent { schedule: schedule.as_str().to_owned(), scheduled_at: tick, fired_at: executions::now_ms() };
     let execution = {
         let (runtime, execution_id) = (shared.runtime.clone(), execution_id.clone());
-        tokio::task::spawn_blocking(move || {
+        // A task of its own, so stopping this cron's task doesn't cut the tick short.
+        tokio::spawn(async move {
             let _slot = slot;
             let manifest = &deployment.manifest;
-            runtime.handle_cron(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &event)
+            runtime.handle_cron(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &event).await
         })
         .await
     };
