@@ -239,6 +239,27 @@ fn an_endless_loop_is_stopped_at_the_deadline_while_another_workflow_keeps_worki
     assert_intact(host, &data, &stream, &[]);
 }
 
+/// Executions share the host's few async workers, so a looping guest must
+/// yield: more loops at once than the machine has cores still leave room for
+/// another workflow.
+#[test]
+fn more_endless_loops_than_cores_still_leave_room_for_another_workflow() {
+    let (host, data) = start();
+    let loops = std::thread::available_parallelism().map_or(2, usize::from) * 2;
+    let (answers, stream) = during_steady_stream(&host, |_| {
+        std::thread::scope(|scope| {
+            let posts: Vec<_> = (0..loops).map(|_| scope.spawn(|| host.post("/hostile/loop", json!({})))).collect();
+            posts.into_iter().map(|post| post.join().expect("a loop's caller")).collect::<Vec<_>>()
+        })
+    });
+    for (status, body) in answers {
+        assert_eq!(status, 504, "{body}");
+        assert_eq!(body["error"], "workflow \"hostile\" timed out: it ran past its 2s limit and was stopped");
+    }
+    assert!(stream.rounds_during_attack > 0, "the well-behaved workflow was served while {loops} loops ran");
+    assert_intact(host, &data, &stream, &[]);
+}
+
 #[test]
 fn deep_recursion_traps_alone_while_another_workflow_keeps_working() {
     let (host, data) = start();

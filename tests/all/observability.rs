@@ -108,6 +108,29 @@ fn listings_page_newest_first_or_oldest_first() {
     assert_eq!(later, [ids[3].as_str(), ids[4].as_str()]);
 }
 
+/// Records are written in batches a little after their executions end: a
+/// host stopped right after answering still keeps every one, in order.
+#[test]
+fn records_of_the_last_executions_before_a_stop_are_kept() {
+    let (host, data) = Host::start(&[PROBE]);
+    let ids: Vec<String> = (0..20)
+        .map(|n| {
+            let a = answer(
+                host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": [n.to_string()]})),
+            );
+            assert_eq!(a.status, 200, "{}", a.json);
+            a.headers["x-floww-execution-id"].to_str().unwrap().to_owned()
+        })
+        .collect();
+    host.stop();
+    let host = Host::start_with(data.path(), &[]).expect("the host starts again");
+    let listed = answer(api(&host, data.path(), "GET", "/executions?workflow=owner&order=asc&limit=100")).json;
+    let listed: Vec<&str> =
+        listed["executions"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(listed, ids);
+    assert_eq!(record(&host, data.path(), &ids[19])["logs"][0]["message"], "19");
+}
+
 #[test]
 fn metrics_parse_as_prometheus_text_and_count_what_ran() {
     let (host, _data) = Host::start(&[PROBE, HOSTILE]);

@@ -242,7 +242,7 @@ impl ServeOptions {
 
     /// Serves `host` until Ctrl-C or SIGTERM.
     pub fn serve(self, host: Host) -> anyhow::Result<()> {
-        let registry = host.registry.clone();
+        let (registry, executions) = (host.registry.clone(), host.executions.clone());
         let admission = Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue));
         let scheduler = Scheduler::new(
             host.registry.clone(),
@@ -291,6 +291,9 @@ impl ServeOptions {
             println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
             println!("Serving http://{addr}");
             axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            if let Err(e) = executions.flush() {
+                tracing::error!("could not write the last execution records: {e}");
+            }
             tracing::info!("stopped");
             anyhow::Ok(())
         })

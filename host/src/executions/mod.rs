@@ -66,7 +66,9 @@ pub trait RecordStore: Send + Sync + 'static {
         cursor: Option<&str>,
         newest_first: bool,
     ) -> Box<dyn Iterator<Item = Result<Record, StorageError>> + 'a>;
-    fn remove(&self, id: &str) -> Result<(), StorageError>;
+    fn remove(&self, ids: &[String]) -> Result<(), StorageError>;
+    /// Writes whatever `put` still holds: at shutdown.
+    fn flush(&self) -> Result<(), StorageError>;
 }
 
 /// Which records a query wants.
@@ -175,10 +177,13 @@ impl Executions {
                 doomed.push(record.id);
             }
         }
-        for id in &doomed {
-            self.store.remove(id)?;
-        }
+        self.store.remove(&doomed)?;
         Ok(doomed.len())
+    }
+
+    /// Writes the records kept so far; see [`RecordStore::flush`].
+    pub fn flush(&self) -> Result<(), StorageError> {
+        self.store.flush()
     }
 }
 

@@ -132,8 +132,15 @@ impl RecordStore for PostgresRecords {
         })
     }
 
-    fn remove(&self, id: &str) -> StorageResult<()> {
-        self.db.get()?.execute("DELETE FROM floww_executions WHERE id = $1", &[&id]).map_err(storage_error)?;
+    fn remove(&self, ids: &[String]) -> StorageResult<()> {
+        let delete = "DELETE FROM floww_executions WHERE id = ANY($1)";
+        self.db.get()?.execute(delete, &[&ids]).map_err(storage_error)?;
+        Ok(())
+    }
+
+    /// Waits for the writer thread to write what is queued.
+    fn flush(&self) -> StorageResult<()> {
+        self.settle();
         Ok(())
     }
 }
