@@ -3,9 +3,9 @@
 //! cron ticks of every host that names the same database live here, so those
 //! hosts serve the same workflows over the same data.
 //!
-//! Storage calls run on blocking threads (wasm executions, `spawn_blocking`),
-//! so this uses the blocking client; a pool bounds the connections and how
-//! long a call waits for one.
+//! Storage calls run on blocking threads (`spawn_blocking`, also for a
+//! guest's KV calls), so this uses the blocking client; a pool bounds the
+//! connections and how long a call waits for one.
 
 use std::time::Duration;
 

@@ -6,8 +6,9 @@
 //! `--store kv` (the default) goes through `floww_host::kv::Kv` on the sled
 //! backend, as the host does: same names checks, same owner lookup, same
 //! durable write. `--store sled` is barer still: one sled tree, `get`,
-//! `insert` and `flush`. Blocking store calls run on tokio's blocking pool,
-//! as the host runs its executions.
+//! `insert` and `flush`. Store calls run where the host runs a guest's: a
+//! read in place on the async worker, a request that writes (and so waits
+//! for the flush) on tokio's blocking pool.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -171,7 +172,8 @@ async fn users(State(store): State<AppState>, body: axum::body::Bytes) -> Respon
         return error(StatusCode::BAD_REQUEST, "missing field `userId`");
     };
     let action = body.action.unwrap_or_default();
-    let work = tokio::task::spawn_blocking(move || -> anyhow::Result<Response> {
+    let reads_only = action == "get-user";
+    let work = move || -> anyhow::Result<Response> {
         match action.as_str() {
             "get-user" => Ok(match store.get("users", &id)? {
                 Some(text) => {
@@ -193,8 +195,9 @@ async fn users(State(store): State<AppState>, body: axum::body::Bytes) -> Respon
             }
             other => Ok(error(StatusCode::BAD_REQUEST, format!("unknown action `{other}`"))),
         }
-    });
-    match work.await {
+    };
+    let done = if reads_only { Ok(work()) } else { tokio::task::spawn_blocking(work).await };
+    match done {
         Ok(Ok(response)) => response,
         Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
