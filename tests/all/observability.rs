@@ -18,6 +18,19 @@ fn record(host: &Host, data: &std::path::Path, id: &str) -> Value {
     a.json
 }
 
+/// Runs `probe-owner` `n` times, each logging its number: the execution ids.
+fn logging_executions(host: &Host, n: usize) -> Vec<String> {
+    (0..n)
+        .map(|n| {
+            let a = answer(
+                host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": [n.to_string()]})),
+            );
+            assert_eq!(a.status, 200, "{}", a.json);
+            a.headers["x-floww-execution-id"].to_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
 #[test]
 fn each_execution_has_an_id_and_a_record_with_its_log_lines_in_order() {
     let (host, data) = Host::start(&[PROBE]);
@@ -89,14 +102,7 @@ fn failures_timeouts_and_rejections_are_recorded_too() {
 #[test]
 fn listings_page_newest_first_or_oldest_first() {
     let (host, data) = Host::start(&[PROBE]);
-    let ids: Vec<String> = (0..5)
-        .map(|n| {
-            let a = answer(
-                host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": [n.to_string()]})),
-            );
-            a.headers["x-floww-execution-id"].to_str().unwrap().to_owned()
-        })
-        .collect();
+    let ids = logging_executions(&host, 5);
     let list = |query: &str| answer(api(&host, data.path(), "GET", &format!("/executions?{query}"))).json;
     let page = list("workflow=owner&limit=2");
     let newest: Vec<&str> = page["executions"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
@@ -113,15 +119,7 @@ fn listings_page_newest_first_or_oldest_first() {
 #[test]
 fn records_of_the_last_executions_before_a_stop_are_kept() {
     let (host, data) = Host::start(&[PROBE]);
-    let ids: Vec<String> = (0..20)
-        .map(|n| {
-            let a = answer(
-                host.request("POST", "/webhook/probe-owner").json(&json!({"op": "log", "lines": [n.to_string()]})),
-            );
-            assert_eq!(a.status, 200, "{}", a.json);
-            a.headers["x-floww-execution-id"].to_str().unwrap().to_owned()
-        })
-        .collect();
+    let ids = logging_executions(&host, 20);
     host.stop();
     let host = Host::start_with(data.path(), &[]).expect("the host starts again");
     let listed = answer(api(&host, data.path(), "GET", "/executions?workflow=owner&order=asc&limit=100")).json;
@@ -193,15 +191,22 @@ fn json_logs_carry_the_workflow_and_execution_on_every_execution_line() {
     let host = Host::start_with(data.path(), &args).unwrap();
     host.post("/probe-owner", json!({"op": "log", "lines": ["from the guest"]}));
     host.post("/probe-owner", json!({"op": "list-tables"}));
+    let is_request = |e: &Value| e["fields"]["message"].as_str().is_some_and(|m| m.starts_with("webhook POST"));
+    // The harness reads the host's stderr on a thread of its own: the last
+    // line may trail the answer by a moment.
+    let mut events: Vec<Value> = Vec::new();
+    for _ in 0..100 {
+        events = host.logs().lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+        if events.iter().filter(|e| is_request(e)).count() >= 2 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
     let logs = host.logs();
-    let events: Vec<Value> = logs.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
     let guest = events.iter().find(|e| e["fields"]["message"] == "from the guest").expect("the guest line, as JSON");
     assert_eq!(guest["fields"]["workflow"], "owner");
     assert_eq!(guest["fields"]["execution"].as_str().map(str::len), Some(36));
-    let requests: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["fields"]["message"].as_str().is_some_and(|m| m.starts_with("webhook POST")))
-        .collect();
+    let requests: Vec<&Value> = events.iter().filter(|e| is_request(e)).collect();
     assert_eq!(requests.len(), 2, "{logs}");
     assert!(requests.iter().all(|e| e["fields"]["workflow"] == "owner" && e["fields"]["execution"].is_string()));
 }
