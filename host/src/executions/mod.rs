@@ -66,6 +66,7 @@ pub trait RecordStore: Send + Sync + 'static {
         cursor: Option<&str>,
         newest_first: bool,
     ) -> Box<dyn Iterator<Item = Result<Record, StorageError>> + 'a>;
+    /// Removes the records `ids`, as a scan listed them.
     fn remove(&self, ids: &[String]) -> Result<(), StorageError>;
     /// Writes whatever `put` still holds: at shutdown.
     fn flush(&self) -> Result<(), StorageError>;

@@ -15,7 +15,7 @@
 //! Nothing here waits for the disk: sled's periodic flush is enough for a
 //! history, and [`RecordStore::flush`] runs at shutdown.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::iter::Peekable;
 use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -108,10 +108,10 @@ impl Inner {
         Ok(())
     }
 
-    /// The batch that can hold `id`: its key and records.
-    fn batch_of(&self, id: &str) -> StorageResult<Option<(sled::IVec, Vec<Record>)>> {
+    /// The records of the one batch that can hold `id`.
+    fn batch_of(&self, id: &str) -> StorageResult<Option<Vec<Record>>> {
         match self.batches.range(id.as_bytes()..).next().transpose()? {
-            Some((key, bytes)) => Ok(Some((key, decode(&bytes)?))),
+            Some((_, bytes)) => decode(&bytes).map(Some),
             None => Ok(None),
         }
     }
@@ -132,7 +132,7 @@ impl RecordStore for SledRecords {
         if let Some(bytes) = self.inner.single.get(id)? {
             return decode(&bytes).map(Some);
         }
-        let Some((_, records)) = self.inner.batch_of(id)? else { return Ok(None) };
+        let Some(records) = self.inner.batch_of(id)? else { return Ok(None) };
         Ok(records.binary_search_by(|r| r.id.as_str().cmp(id)).ok().map(|at| records[at].clone()))
     }
 
@@ -184,15 +184,20 @@ impl RecordStore for SledRecords {
 
     fn remove(&self, ids: &[String]) -> StorageResult<()> {
         let _turn = lock(&self.inner.last_batched);
-        let mut from_batches: HashMap<sled::IVec, Vec<Record>> = HashMap::new();
+        // The ids to remove from each batch, so each batch is rewritten once.
+        let mut doomed: HashMap<sled::IVec, HashSet<&str>> = HashMap::new();
         for id in ids {
             if self.inner.single.remove(id.as_bytes())?.is_some() {
                 continue;
             }
-            let Some((key, records)) = self.inner.batch_of(id)? else { continue };
-            from_batches.entry(key).or_insert(records).retain(|r| r.id != *id);
+            if let Some((key, _)) = self.inner.batches.range(id.as_bytes()..).next().transpose()? {
+                doomed.entry(key).or_default().insert(id);
+            }
         }
-        for (key, left) in from_batches {
+        for (key, ids) in doomed {
+            let Some(bytes) = self.inner.batches.get(&key)? else { continue };
+            let mut left: Vec<Record> = decode(&bytes)?;
+            left.retain(|r| !ids.contains(r.id.as_str()));
             // The key stays even if its largest record went: it still bounds the batch's range.
             match left.is_empty() {
                 true => self.inner.batches.remove(key)?,
