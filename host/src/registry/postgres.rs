@@ -10,7 +10,7 @@ use std::time::Duration;
 use postgres::fallible_iterator::FallibleIterator;
 
 use super::{DeployError, DeploymentStore, Manifest, Registry, routes_free};
-use crate::database::{Database, io_error};
+use crate::database::{Connection, Database, io_error};
 use crate::runtime::Runtime;
 
 const CHANNEL: &str = "floww_deployments";
@@ -28,6 +28,11 @@ impl PostgresDeployments {
     pub fn new(db: Arc<Database>) -> Self {
         Self { db }
     }
+
+    /// A pooled connection; failing to get one is an `io::Error`, as the trait speaks.
+    fn conn(&self) -> io::Result<Connection> {
+        self.db.get().map_err(io::Error::other)
+    }
 }
 
 fn manifest(text: &str) -> io::Result<Manifest> {
@@ -36,26 +41,17 @@ fn manifest(text: &str) -> io::Result<Manifest> {
 
 impl DeploymentStore for PostgresDeployments {
     fn manifests(&self) -> io::Result<Vec<Manifest>> {
-        let rows =
-            self.db.get().map_err(io::Error::other)?.query("SELECT manifest FROM floww_workflows ORDER BY id", &[]);
+        let rows = self.conn()?.query("SELECT manifest FROM floww_workflows ORDER BY id", &[]);
         rows.map_err(io_error)?.iter().map(|row| manifest(row.get(0))).collect()
     }
 
     fn manifest(&self, id: &str) -> io::Result<Option<Manifest>> {
-        let row = self
-            .db
-            .get()
-            .map_err(io::Error::other)?
-            .query_opt("SELECT manifest FROM floww_workflows WHERE id = $1", &[&id]);
+        let row = self.conn()?.query_opt("SELECT manifest FROM floww_workflows WHERE id = $1", &[&id]);
         row.map_err(io_error)?.map(|row| manifest(row.get(0))).transpose()
     }
 
     fn component(&self, sha256: &str) -> io::Result<Vec<u8>> {
-        let row = self
-            .db
-            .get()
-            .map_err(io::Error::other)?
-            .query_opt("SELECT bytes FROM floww_components WHERE sha256 = $1", &[&sha256]);
+        let row = self.conn()?.query_opt("SELECT bytes FROM floww_components WHERE sha256 = $1", &[&sha256]);
         row.map_err(io_error)?
             .map(|row| row.get(0))
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("no component {sha256} in the database")))
@@ -64,7 +60,7 @@ impl DeploymentStore for PostgresDeployments {
     /// Checks the routes against every workflow in the database, under the
     /// deploy lock: two hosts can't hand one route to two workflows.
     fn save(&self, manifest: &Manifest, bytes: &[u8]) -> Result<(), DeployError> {
-        let mut conn = self.db.get().map_err(io::Error::other)?;
+        let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(io_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DEPLOY_LOCK]).map_err(io_error)?;
         let others =
@@ -89,7 +85,7 @@ impl DeploymentStore for PostgresDeployments {
     }
 
     fn remove(&self, id: &str) -> io::Result<bool> {
-        let mut conn = self.db.get().map_err(io::Error::other)?;
+        let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(io_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DEPLOY_LOCK]).map_err(io_error)?;
         let removed = tx.execute("DELETE FROM floww_workflows WHERE id = $1", &[&id]).map_err(io_error)? > 0;
@@ -100,7 +96,7 @@ impl DeploymentStore for PostgresDeployments {
     }
 
     fn remove_unused(&self) -> io::Result<()> {
-        let mut conn = self.db.get().map_err(io::Error::other)?;
+        let mut conn = self.conn()?;
         let mut tx = conn.transaction().map_err(io_error)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DEPLOY_LOCK]).map_err(io_error)?;
         tx.execute(
