@@ -119,11 +119,12 @@ impl Inner {
 
 impl RecordStore for SledRecords {
     fn put(&self, record: &Record) -> StorageResult<()> {
+        let record = record.clone();
         let mut queue = lock(&self.inner.queue);
         if queue.len() >= QUEUE {
             return Err(StorageError::Unavailable(format!("{QUEUE} execution records are waiting already")));
         }
-        queue.push(record.clone());
+        queue.push(record);
         Ok(())
     }
 
@@ -316,6 +317,24 @@ mod tests {
         store.remove(&["b".into()]).unwrap();
         assert_eq!(store.inner.batches.len(), 2, "the emptied batch is gone");
         assert_eq!(ids(store.scan(Some("0"), false)), ["e", "f", "g"]);
+    }
+
+    /// A queue the writer can't empty stops growing at its bound; nothing
+    /// queued before is lost.
+    #[test]
+    fn a_full_queue_refuses_more_records_and_loses_none_it_holds() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let store = SledRecords::new(&db).unwrap();
+        let writing = lock(&store.inner.last_batched);
+        for n in 0..QUEUE {
+            store.put(&record(&format!("{n:06}"))).unwrap();
+        }
+        let refused = store.put(&record("late")).unwrap_err();
+        assert!(matches!(refused, StorageError::Unavailable(_)), "{refused:?}");
+        assert_eq!(refused.to_string(), "the store is unavailable: 100000 execution records are waiting already");
+        drop(writing);
+        assert_eq!(store.scan(None, false).count(), QUEUE);
+        assert_eq!(store.get("late").unwrap(), None);
     }
 
     #[test]
