@@ -1,5 +1,6 @@
-//! Per-execution cost, measured in-process through `floww_host`'s own
-//! runtime (no HTTP): `cargo bench -p floww-host --bench execution`.
+//! Per-execution cost, measured in-process through the runtime of a host
+//! opened as `floww serve` opens one (no HTTP): `cargo bench -p floww-host
+//! --bench execution`.
 //!
 //! - `execution/noop`: a fresh store and instance of `bench/guests/noop`, one
 //!   `handle-webhook` call, and the drop: what every webhook request pays.
@@ -24,9 +25,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 use floww_host::bindings::Request;
-use floww_host::database::{Database, ScratchDatabase};
-use floww_host::kv::{Backend, Kv, PostgresBackend, SledBackend, WorkflowDirectory};
-use floww_host::runtime::{Limits, Runtime, Workflow};
+use floww_host::host::{Config, Host};
+use floww_host::registry::Deployment;
+use floww_host::storage::ScratchDatabase;
 
 /// The workflow id the guests run as; it owns table `t`.
 const CALLER: &str = "bench";
@@ -34,22 +35,13 @@ const CALLER: &str = "bench";
 const VALUE: &str = r#"{"id":"user-123","name":"John Doe","email":"john@example.com","createdAt":1700000000000}"#;
 const GETS: usize = 10_000;
 
-struct Everyone;
-
-impl WorkflowDirectory for Everyone {
-    fn is_deployed(&self, _id: &str) -> bool {
-        true
-    }
-}
-
 struct Bench {
     /// Drives the async executions, on this thread as the host's workers do.
     rt: tokio::runtime::Runtime,
-    runtime: Runtime,
-    kv: Arc<Kv>,
-    noop: Workflow,
-    kv_gets: Workflow,
-    kv_store: Workflow,
+    host: Host,
+    noop: Arc<Deployment>,
+    kv_gets: Arc<Deployment>,
+    kv_store: Arc<Deployment>,
     _data: tempfile::TempDir,
 }
 
@@ -62,28 +54,32 @@ fn guest(name: &str) -> PathBuf {
 }
 
 impl Bench {
-    fn on_sled() -> Self {
+    /// A host on sled, or on the PostgreSQL database `store` names.
+    fn new(store: Option<String>) -> Self {
         let data = tempfile::tempdir().expect("a temp dir");
-        let backend = SledBackend::open(&data.path().join("kv"), false).expect("open sled");
-        Self::new(Arc::new(backend), data)
-    }
-
-    fn new(backend: Arc<dyn Backend>, data: tempfile::TempDir) -> Self {
-        let kv = Arc::new(Kv::new(backend, Arc::new(Everyone)));
-        kv.set(CALLER, "t", "k", VALUE).expect("seed the value");
-        kv.set(CALLER, "users", "user-123", VALUE).expect("seed the user");
-        let runtime = Runtime::new(kv.clone(), Limits::default()).expect("a runtime");
-        let compile =
-            |name| runtime.compile(&std::fs::read(guest(name)).expect("read the component")).expect("compile");
-        let (noop, kv_gets) = (compile("bench/guests/noop"), compile("bench/guests/kv-gets"));
-        let kv_store = compile("examples/kv-store");
+        let config = Config {
+            data_dir: data.path().to_owned(),
+            store,
+            fsync: false,
+            token: Some("bench".into()),
+            ..Config::default()
+        };
+        let host = Host::open(&config).expect("open a host");
+        host.kv.set(CALLER, "t", "k", VALUE).expect("seed the value");
+        host.kv.set(CALLER, "users", "user-123", VALUE).expect("seed the user");
+        let deploy =
+            |id: &str, name| host.deploy(id, &std::fs::read(guest(name)).expect("read the component")).expect("deploy");
+        let (noop, kv_gets) = (deploy("noop", "bench/guests/noop"), deploy("kv-gets", "bench/guests/kv-gets"));
+        let kv_store = deploy("kv-store", "examples/kv-store");
         let rt = tokio::runtime::Builder::new_current_thread().build().expect("a tokio runtime");
-        Self { rt, runtime, kv, noop, kv_gets, kv_store, _data: data }
+        Self { rt, host, noop, kv_gets, kv_store, _data: data }
     }
 
-    /// Runs `workflow`'s webhook to the end; its answer must be a 200.
-    fn run(&self, workflow: &Workflow, request: &Request) {
-        let execution = self.rt.block_on(self.runtime.handle_webhook(workflow, CALLER, "e", None, request));
+    /// Runs `deployment`'s webhook to the end, as workflow `CALLER`; its
+    /// answer must be a 200.
+    fn run(&self, deployment: &Deployment, request: &Request) {
+        let execution = self.host.runtime.run(&deployment.workflow, CALLER, "e", None, request);
+        let execution = self.rt.block_on(execution);
         let response = execution.result.expect("the execution runs");
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     }
@@ -103,7 +99,7 @@ impl Bench {
     fn native_gets(&self, n: usize) {
         let mut bytes = 0;
         for _ in 0..n {
-            bytes += black_box(self.kv.get(CALLER, "t", "k").expect("get")).value.len();
+            bytes += black_box(self.host.kv.get(CALLER, "t", "k").expect("get")).value.len();
         }
         assert_eq!(bytes, n * VALUE.len());
     }
@@ -135,7 +131,7 @@ fn gets_request(n: usize) -> Request {
 }
 
 fn benches(c: &mut Criterion) {
-    let bench = Bench::on_sled();
+    let bench = Bench::new(None);
     let (noop, gets) = (noop_request(), gets_request(GETS));
 
     c.bench_function("execution/noop", |b| b.iter(|| bench.noop(&noop)));
@@ -151,8 +147,7 @@ fn benches(c: &mut Criterion) {
     summary(&bench);
     if std::env::var_os("FLOWW_TEST_POSTGRES").is_some() {
         let scratch = ScratchDatabase::create();
-        let db = Database::connect(&scratch.url(), 4).expect("connect to PostgreSQL");
-        let bench = Bench::new(Arc::new(PostgresBackend::new(Arc::new(db))), tempfile::tempdir().expect("a temp dir"));
+        let bench = Bench::new(Some(scratch.url()));
         get_user_summary(&bench, "postgres", 2_000);
         kv_summary(&bench, "postgres", 1_000, 10);
     }
@@ -237,7 +232,7 @@ criterion_group!(execution, benches);
 /// executions, for a profiler: `valgrind --tool=callgrind`, `perf record`.
 fn main() {
     if let Some(runs) = std::env::var("FLOWW_BENCH_PROFILE").ok().and_then(|n| n.parse::<usize>().ok()) {
-        let bench = Bench::on_sled();
+        let bench = Bench::new(None);
         let noop = noop_request();
         for _ in 0..runs {
             bench.noop(&noop);

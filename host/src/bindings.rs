@@ -12,5 +12,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use self::exports::floww::workflow::handler::{Cron, CronEvent, Manual, Request, Response, Trigger, Webhook};
+pub use self::exports::floww::workflow::handler::{
+    Cron, CronEvent, Guest as Handler, Manual, Request, Response, Trigger, Webhook,
+};
 pub use self::floww::workflow::{kv, log};

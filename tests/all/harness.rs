@@ -11,8 +11,8 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use floww_host::database::{Database, ScratchDatabase};
 use floww_host::kv::{Access, Backend, PostgresBackend, Range, SledBackend};
+use floww_host::storage::{Database, ScratchDatabase};
 use serde_json::Value;
 use tempfile::TempDir;
 

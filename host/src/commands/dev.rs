@@ -5,9 +5,8 @@ use anyhow::Context;
 
 use super::serve::{Deploy, ServeOptions};
 use crate::guest_build::GuestCrate;
-use crate::kv::check_workflow_id;
 use crate::registry::{DeployOptions, Registry};
-use crate::runtime::Runtime;
+use crate::storage::WorkflowId;
 
 /// Build a workflow crate, deploy it under the crate's name, and serve it;
 /// on every saved change, rebuild and swap the new version in.
@@ -35,21 +34,21 @@ impl DevCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let krate = GuestCrate::inspect(&self.crate_dir)?;
         let id = self.id.unwrap_or_else(|| krate.name.clone());
-        check_workflow_id(&id).context("the crate name can't be a workflow id; pass --id")?;
+        let id = WorkflowId::parse(&id).context("the crate name can't be a workflow id; pass --id")?;
         let wasm = krate.build()?;
         // Taken after the build, which may write the crate's Cargo.lock.
         let mut sources = fingerprint(krate.dir());
         let host = self.serve.open()?;
-        host.deploy(&Deploy::read(id.clone(), wasm)?)?;
+        Deploy::read(id.clone(), wasm)?.to(&host)?;
 
-        let (registry, runtime) = (host.registry.clone(), host.runtime.clone());
+        let registry = host.registry.clone();
         std::thread::Builder::new().name("floww-dev-watch".into()).spawn(move || {
             loop {
                 std::thread::sleep(POLL);
                 let now = fingerprint(krate.dir());
                 if now != sources {
                     sources = now;
-                    reload(&krate, &id, &registry, &runtime);
+                    reload(&krate, &id, &registry);
                 }
             }
         })?;
@@ -58,11 +57,11 @@ impl DevCommand {
 }
 
 /// Rebuilds and swaps the new version in, or keeps the old one on any error.
-fn reload(krate: &GuestCrate, id: &str, registry: &Registry, runtime: &Runtime) {
+fn reload(krate: &GuestCrate, id: &str, registry: &Registry) {
     eprintln!("Change detected in {}; rebuilding…", krate.dir().display());
     let deployed = krate.build().and_then(|wasm| {
         let bytes = std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))?;
-        Ok(registry.deploy(runtime, id, &bytes, DeployOptions::default())?)
+        Ok(registry.deploy(id, &bytes, DeployOptions::default())?)
     });
     match deployed {
         Ok(d) => eprintln!("Reloaded {id} (sha256 {}): new requests run the new version", &d.manifest.sha256[..12]),

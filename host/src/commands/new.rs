@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 
-use crate::kv::check_workflow_id;
+use crate::storage::WorkflowId;
 
 /// Create a workflow crate that builds and serves as it is.
 ///
@@ -25,7 +25,7 @@ pub struct NewCommand {
 
 impl NewCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        check_workflow_id(&self.name).context("the name becomes the workflow id")?;
+        WorkflowId::parse(&self.name).context("the name becomes the workflow id")?;
         let sdk = self.sdk.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk"));
         let sdk = sdk.canonicalize().with_context(|| format!("no guest SDK at {}: pass --sdk PATH", sdk.display()))?;
         let root = self.dir.join(&self.name);

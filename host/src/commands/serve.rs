@@ -1,18 +1,15 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
 
-use crate::database::Database;
-use crate::executions::{Executions, PostgresRecords, RecordStore, Retention, SledRecords};
-use crate::http::auth::{load_or_create_token, token_path};
-use crate::http::{AppState, HttpLimits, router};
-use crate::kv::{Backend, Kv, PostgresBackend, SledBackend, check_workflow_id};
-use crate::registry::{DeployOptions, DeploymentStore, FileDeployments, PostgresDeployments, Registry};
-use crate::runtime::{Admission, Limits, Runtime};
-use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
+use crate::executions::Retention;
+use crate::host::{Config, Host};
+use crate::http::HttpLimits;
+use crate::http::auth::token_path;
+use crate::runtime::Limits;
+use crate::storage::WorkflowId;
 
 /// Serve deployed workflows' webhooks at http://ADDR/webhook/<path>.
 ///
@@ -22,7 +19,7 @@ use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
 pub struct ServeCommand {
     /// Deploy a component at start-up as workflow ID (repeatable).
     #[arg(long = "deploy", value_name = "ID=FILE.wasm", value_parser = parse_deploy_arg)]
-    deploy: Vec<(String, PathBuf)>,
+    deploy: Vec<(WorkflowId, PathBuf)>,
 
     #[command(flatten)]
     serve: ServeOptions,
@@ -94,22 +91,30 @@ pub struct ServeOptions {
 
 /// A component to deploy at start-up, read before anything is opened.
 pub struct Deploy {
-    id: String,
+    id: WorkflowId,
     path: PathBuf,
     bytes: Vec<u8>,
 }
 
 impl Deploy {
-    pub fn read(id: String, path: PathBuf) -> anyhow::Result<Self> {
+    pub fn read(id: WorkflowId, path: PathBuf) -> anyhow::Result<Self> {
         let bytes = std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
         Ok(Self { id, path, bytes })
     }
+
+    /// Deploys to `host`, or says why not.
+    pub fn to(&self, host: &Host) -> anyhow::Result<()> {
+        host.deploy(&self.id, &self.bytes)
+            .with_context(|| format!("could not deploy {} as {:?}", self.path.display(), self.id.as_str()))?;
+        tracing::info!(workflow = %self.id, "deployed {}", self.path.display());
+        Ok(())
+    }
 }
 
-fn parse_deploy_arg(arg: &str) -> Result<(String, PathBuf), String> {
+fn parse_deploy_arg(arg: &str) -> Result<(WorkflowId, PathBuf), String> {
     let (id, path) = arg.split_once('=').ok_or("expected ID=FILE.wasm, e.g. kv-store=target/kv_store.wasm")?;
-    check_workflow_id(id).map_err(|e| e.to_string())?;
-    Ok((id.to_owned(), PathBuf::from(path)))
+    let id = WorkflowId::parse(id).map_err(|e| e.to_string())?;
+    Ok((id, PathBuf::from(path)))
 }
 
 fn parse_store_url(arg: &str) -> Result<String, String> {
@@ -133,133 +138,46 @@ impl ServeCommand {
             self.deploy.into_iter().map(|(id, path)| Deploy::read(id, path)).collect::<anyhow::Result<Vec<_>>>()?;
         let host = self.serve.open()?;
         for d in deploys {
-            host.deploy(&d)?;
+            d.to(&host)?;
         }
         self.serve.serve(host)
     }
 }
 
-/// The host's parts, opened on the data dir, before it listens.
-pub struct Host {
-    pub registry: Arc<Registry>,
-    pub runtime: Arc<Runtime>,
-    kv: Arc<Kv>,
-    token: String,
-    executions: Arc<Executions>,
-    ticks: Box<dyn Ticks>,
-}
-
-/// Where a host keeps its state: the data dir (sled and files), or PostgreSQL.
-struct Stores {
-    deployments: Box<dyn DeploymentStore>,
-    kv: Arc<dyn Backend>,
-    records: Box<dyn RecordStore>,
-    ticks: Box<dyn Ticks>,
-    database: Option<Arc<Database>>,
-}
-
-impl Host {
-    /// Deploys `d`, or says why not.
-    pub fn deploy(&self, d: &Deploy) -> anyhow::Result<()> {
-        self.registry
-            .deploy(&self.runtime, &d.id, &d.bytes, DeployOptions::default())
-            .with_context(|| format!("could not deploy {} as {:?}", d.path.display(), d.id))?;
-        tracing::info!(workflow = %d.id, "deployed {}", d.path.display());
-        Ok(())
-    }
-}
-
 impl ServeOptions {
-    /// Opens the store (the data dir, or the `--store` database), the admin
-    /// token, the runtime and the workflows deployed before; on PostgreSQL it
-    /// also starts following deploys made through other hosts.
-    pub fn open(&self) -> anyhow::Result<Host> {
-        std::fs::create_dir_all(&self.data_dir)
-            .with_context(|| format!("could not create the data dir {}", self.data_dir.display()))?;
-        let stores = self.open_stores()?;
-        let registry = Arc::new(
-            Registry::open(&self.data_dir, stores.deployments).context("could not open the workflow registry")?,
-        );
-        let retention = Retention {
-            max_age: Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60),
-            per_workflow: self.keep_executions,
-        };
-        let executions = Arc::new(Executions::new(stores.records, retention));
-        let kv = Arc::new(Kv::new(stores.kv, registry.clone()));
-        every(SWEEP_EVERY, "floww-kv-expiry", &kv, |kv| kv.remove_expired().map_err(|e| e.to_string()));
-        every(PRUNE_EVERY, "floww-prune", &executions, |ex| ex.prune().map_err(|e| e.to_string()));
-        let token = match &self.token {
-            Some(token) if !token.trim().is_empty() => token.clone(),
-            Some(_) => bail!("--token is empty"),
-            None => load_or_create_token(&self.data_dir).with_context(|| {
-                format!("could not read or create the admin token {}", token_path(&self.data_dir).display())
-            })?,
-        };
-        let limits = Limits {
-            timeout: Duration::from_secs_f64(self.timeout),
-            memory_bytes: self.memory_mib as usize * 1024 * 1024,
-            concurrency: self.max_concurrency as usize,
-        };
-        let runtime =
-            Runtime::new(kv.clone(), limits).map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
-        let runtime = Arc::new(runtime);
-
-        let loaded = registry.load(&runtime)?;
-        if !loaded.is_empty() {
-            tracing::info!("serving workflows deployed before: {}", loaded.join(", "));
+    /// The host these flags describe.
+    fn config(&self) -> anyhow::Result<Config> {
+        if self.token.as_ref().is_some_and(|t| t.trim().is_empty()) {
+            bail!("--token is empty");
         }
-        if let Some(db) = stores.database {
-            crate::registry::watch(db, &registry, runtime.clone());
-        }
-        Ok(Host { registry, runtime, kv, token, executions, ticks: stores.ticks })
+        Ok(Config {
+            data_dir: self.data_dir.clone(),
+            store: self.store.clone(),
+            store_connections: self.store_connections,
+            fsync: !self.no_fsync,
+            token: self.token.clone(),
+            limits: Limits {
+                timeout: Duration::from_secs_f64(self.timeout),
+                memory_bytes: self.memory_mib as usize * 1024 * 1024,
+                concurrency: self.max_concurrency as usize,
+            },
+            max_queue: self.max_queue,
+            http: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
+            retention: Retention {
+                max_age: Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60),
+                per_workflow: self.keep_executions,
+            },
+        })
     }
 
-    fn open_stores(&self) -> anyhow::Result<Stores> {
-        if let Some(url) = &self.store {
-            let db = Arc::new(Database::connect(url, self.store_connections)?);
-            return Ok(Stores {
-                deployments: Box::new(PostgresDeployments::new(db.clone())),
-                kv: Arc::new(PostgresBackend::new(db.clone())),
-                records: Box::new(PostgresRecords::new(db.clone())),
-                ticks: Box::new(PostgresTicks::new(db.clone())),
-                database: Some(db),
-            });
-        }
-        let deployments = FileDeployments::open(&self.data_dir).context("could not open the deployed workflows")?;
-        let backend = SledBackend::open(&self.data_dir.join("kv"), !self.no_fsync).with_context(|| {
-            format!("could not open the KV store in {} (is another floww using it?)", self.data_dir.display())
-        })?;
-        let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
-        let ticks = FileTicks::open(&self.data_dir).context("could not open the cron records")?;
-        Ok(Stores {
-            deployments: Box::new(deployments),
-            kv: Arc::new(backend),
-            records: Box::new(records),
-            ticks: Box::new(ticks),
-            database: None,
-        })
+    /// Opens the host: the store (the data dir, or the `--store` database),
+    /// the admin token, the runtime and the workflows deployed before.
+    pub fn open(&self) -> anyhow::Result<Host> {
+        Host::open(&self.config()?)
     }
 
     /// Serves `host` until Ctrl-C or SIGTERM.
     pub fn serve(self, host: Host) -> anyhow::Result<()> {
-        let (registry, executions) = (host.registry.clone(), host.executions.clone());
-        let admission = Arc::new(Admission::new(self.max_concurrency as usize, self.max_queue));
-        let scheduler = Scheduler::new(
-            host.registry.clone(),
-            host.runtime.clone(),
-            admission.clone(),
-            host.executions.clone(),
-            host.ticks,
-        );
-        let app = router(AppState {
-            registry: host.registry,
-            runtime: host.runtime,
-            kv: host.kv,
-            token: host.token.into(),
-            executions: host.executions,
-            admission,
-            limits: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
-        });
         let token_source = match self.token {
             Some(_) => "from --token".to_owned(),
             None => format!("in {}", token_path(&self.data_dir).display()),
@@ -271,9 +189,8 @@ impl ServeOptions {
                 .with_context(|| format!("could not listen on {}", self.listen))?;
             let addr = listener.local_addr()?;
             let shutdown = shutdown_signal()?;
-            let _scheduler = scheduler.start();
             // The readiness line comes last, so whoever waits for it has seen the routes.
-            let deployed = registry.list();
+            let deployed = host.registry.list();
             if deployed.is_empty() {
                 println!("No workflows deployed yet: pass --deploy ID=FILE.wasm, or use `floww dev CRATE_DIR`.");
             }
@@ -282,7 +199,7 @@ impl ServeOptions {
                     println!("  {:<6} http://{addr}/webhook{}  ({})", route.method, route.path, d.manifest.id);
                 }
                 for cron in &d.manifest.crons {
-                    println!("  CRON   {}  ({})", cron.schedule, d.manifest.id);
+                    println!("  CRON   {}  ({})", cron.schedule.as_str(), d.manifest.id);
                 }
                 for manual in &d.manifest.manuals {
                     println!("  MANUAL floww invoke {} {} '<json>'", d.manifest.id, manual.name);
@@ -290,41 +207,11 @@ impl ServeOptions {
             }
             println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
             println!("Serving http://{addr}");
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
-            if let Err(e) = executions.flush() {
-                tracing::error!("could not write the last execution records: {e}");
-            }
+            host.serve(listener, shutdown).await?;
             tracing::info!("stopped");
             anyhow::Ok(())
         })
     }
-}
-
-/// How often expired KV items are removed from disk (they are invisible from
-/// the moment they expire), and old execution records pruned.
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
-const PRUNE_EVERY: Duration = Duration::from_secs(60);
-
-/// Runs `work` on `target` every `period` on a thread of its own, for as
-/// long as `target` lives.
-fn every<T: Send + Sync + 'static>(
-    period: Duration,
-    name: &str,
-    target: &Arc<T>,
-    work: fn(&T) -> Result<usize, String>,
-) {
-    let target = Arc::downgrade(target);
-    let thread_name = name.to_owned();
-    let run = move || {
-        while let Some(target) = target.upgrade() {
-            if let Err(e) = work(&target) {
-                tracing::warn!("{thread_name}: {e}");
-            }
-            drop(target);
-            std::thread::sleep(period);
-        }
-    };
-    std::thread::Builder::new().name(name.into()).spawn(run).expect("spawn a housekeeping thread");
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM. The handlers are installed here,

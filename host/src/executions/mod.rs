@@ -7,14 +7,14 @@ mod postgres;
 mod sled;
 
 use std::collections::HashMap;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 pub use self::postgres::PostgresRecords;
 pub use self::sled::SledRecords;
-use crate::kv::StorageError;
 use crate::runtime::LogLine;
+use crate::storage::{StorageError, now_ms};
 
 /// How an execution ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -26,6 +26,9 @@ pub enum Status {
     Timeout,
     /// Turned away before it ran: the host was at capacity.
     Rejected,
+    /// Turned away before it ran: its input could not be taken (a request
+    /// body over the limit, or one that could not be read).
+    Invalid,
 }
 
 impl Status {
@@ -35,6 +38,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Timeout => "timeout",
             Status::Rejected => "rejected",
+            Status::Invalid => "invalid",
         }
     }
 }
@@ -94,43 +98,9 @@ pub struct Executions {
     retention: Retention,
 }
 
-/// An execution under way: its id (a UUIDv7) and what it is, from the start.
-pub struct Started {
-    pub id: String,
-    pub workflow: String,
-    pub trigger: String,
-    started_at: u64,
-    clock: Instant,
-}
-
-impl Started {
-    pub fn now(workflow: &str, trigger: String) -> Self {
-        let id = uuid::Uuid::now_v7().to_string();
-        Started { id, workflow: workflow.to_owned(), trigger, started_at: now_ms(), clock: Instant::now() }
-    }
-}
-
 impl Executions {
     pub fn new(store: Box<dyn RecordStore>, retention: Retention) -> Self {
         Self { store, retention }
-    }
-
-    /// Ends an execution: counts it in the metrics and keeps its record.
-    /// Returns how long it took.
-    pub fn finish(&self, run: Started, status: Status, error: Option<String>, logs: Vec<LogLine>) -> Duration {
-        let took = run.clock.elapsed();
-        crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
-        self.keep(&Record {
-            id: run.id,
-            workflow: run.workflow,
-            trigger: run.trigger,
-            status,
-            started_at: run.started_at,
-            duration_ms: took.as_secs_f64() * 1000.0,
-            error,
-            logs,
-        });
-        took
     }
 
     /// Keeps a record; a storage failure is logged, never passed on, so
@@ -186,10 +156,6 @@ impl Executions {
     pub fn flush(&self) -> Result<(), StorageError> {
         self.store.flush()
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]
@@ -253,8 +219,8 @@ mod tests {
             mod postgres {
                 $(#[test]
                 fn $test() {
-                    let scratch = crate::database::ScratchDatabase::create();
-                    let db = crate::database::Database::connect(&scratch.url(), 2).unwrap();
+                    let scratch = crate::storage::ScratchDatabase::create();
+                    let db = crate::storage::Database::connect(&scratch.url(), 2).unwrap();
                     super::$test(Box::new(super::PostgresRecords::new(std::sync::Arc::new(db))));
                 })*
             }

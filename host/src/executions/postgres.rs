@@ -14,8 +14,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use super::{Record, RecordStore};
-use crate::database::{Database, storage_error};
-use crate::kv::{StorageError, StorageResult};
+use crate::storage::postgres::{Database, storage_error};
+use crate::storage::{StorageError, StorageResult};
 
 /// Records fetched per round trip while scanning.
 const PAGE: i64 = 256;

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use super::{Record, RecordStore};
-use crate::kv::{StorageError, StorageResult};
+use crate::storage::{StorageError, StorageResult};
 
 /// How often the queue is written.
 const WRITE_EVERY: Duration = Duration::from_millis(50);

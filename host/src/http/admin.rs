@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::api_error::ApiError;
 use crate::registry::{DeployOptions, Deployment};
-use crate::scheduler::Schedule;
+use crate::storage::now_ms;
 
 /// Runs blocking work (compiling, storage) off the async threads.
 pub(super) async fn blocking<T: Send + 'static>(
@@ -35,13 +35,16 @@ fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
             "url": format!("http://{host}/webhook{}", r.path),
         })
     });
-    let now = crate::executions::now_ms();
-    let crons = m.crons.iter().map(|c| {
-        let next = Schedule::parse(&c.schedule).ok().and_then(|s| s.next_after(now));
-        json!({ "type": "cron", "schedule": c.schedule, "nextAt": next })
-    });
+    let now = now_ms();
+    let crons = m
+        .crons
+        .iter()
+        .map(|c| json!({ "type": "cron", "schedule": c.schedule.as_str(), "nextAt": c.schedule.next_after(now) }));
     let manuals = m.manuals.iter().map(|t| {
-        let schema = t.input_schema.as_deref().map(|s| serde_json::from_str(s).unwrap_or(Value::String(s.into())));
+        let schema = t
+            .input_schema
+            .as_ref()
+            .map(|s| serde_json::from_str(s.as_str()).unwrap_or(Value::String(s.as_str().into())));
         json!({
             "type": "manual",
             "name": t.name,
@@ -79,8 +82,7 @@ pub(super) async fn deploy(
         Some(_) => return Err(ApiError::BadRequest("timeout must be between 0 and 3600 seconds".into())),
     };
     let existed = app.registry.get(&id).is_some();
-    let deployment =
-        blocking(move || Ok(app.registry.deploy(&app.runtime, &id, &body, DeployOptions { timeout })?)).await?;
+    let deployment = blocking(move || Ok(app.registry.deploy(&id, &body, DeployOptions { timeout })?)).await?;
     tracing::info!(workflow = %deployment.manifest.id, sha256 = %deployment.manifest.sha256, "deployed via the admin API");
     let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(describe(&deployment, &headers))))

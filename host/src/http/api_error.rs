@@ -5,8 +5,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::kv::{BatchError, KvError, StorageError};
+use crate::kv::{BatchError, KvError};
 use crate::registry::{DeployError, UndeployError};
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -48,8 +49,8 @@ impl ApiError {
             },
             Self::Deploy(e) => match e {
                 DeployError::RouteTaken { .. } => StatusCode::CONFLICT,
-                DeployError::Io(e) if store_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-                DeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                DeployError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                DeployError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
                 DeployError::InvalidId(_)
                 | DeployError::InvalidComponent(_)
                 | DeployError::Triggers(_)
@@ -57,19 +58,13 @@ impl ApiError {
             },
             Self::Undeploy(e) => match e {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,
-                UndeployError::Io(e) if store_unavailable(e) => StatusCode::SERVICE_UNAVAILABLE,
-                UndeployError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                UndeployError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                UndeployError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
-}
-
-/// Whether a deployment store's I/O error is its database being out of reach.
-fn store_unavailable(e: &std::io::Error) -> bool {
-    let storage = e.get_ref().and_then(|inner| inner.downcast_ref::<StorageError>());
-    matches!(storage, Some(StorageError::Unavailable(_)))
 }
 
 impl IntoResponse for ApiError {

@@ -1,4 +1,5 @@
-//! Webhook failures and the one mapping from them to HTTP answers.
+//! Failures of webhooks and manual invokes, and the one mapping from them
+//! (and from how an execution ended) to HTTP answers.
 
 use std::time::Duration;
 
@@ -7,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
-use crate::runtime::Busy;
+use crate::executor::{Busy, Failure, Outcome, Ran};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
@@ -29,6 +30,26 @@ pub enum WebhookError {
     Failed { workflow: String, execution_id: String },
     #[error("workflow {workflow:?} returned an invalid response: {reason}")]
     InvalidResponse { workflow: String, execution_id: String, reason: String },
+    /// The workflow returned an error: its message is for the caller.
+    #[error("{message}")]
+    Returned { workflow: String, execution_id: String, message: String },
+}
+
+impl WebhookError {
+    /// The output of `workflow`'s run, or the error that answers how it
+    /// ended instead.
+    pub fn check<T>(workflow: String, ran: Ran<T>) -> Result<T, WebhookError> {
+        let execution_id = ran.id;
+        match ran.outcome {
+            Outcome::Completed(output) => Ok(output),
+            Outcome::Failed(Failure::Trapped) => Err(WebhookError::Failed { workflow, execution_id }),
+            Outcome::Failed(Failure::Error(message)) => Err(WebhookError::Returned { workflow, execution_id, message }),
+            Outcome::Failed(Failure::InvalidOutput(reason)) => {
+                Err(WebhookError::InvalidResponse { workflow, execution_id, reason })
+            }
+            Outcome::Timeout(limit) => Err(WebhookError::Timeout { workflow, execution_id, limit }),
+        }
+    }
 }
 
 impl IntoResponse for WebhookError {
@@ -45,7 +66,8 @@ impl IntoResponse for WebhookError {
             Self::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Timeout { workflow, execution_id, .. }
             | Self::Failed { workflow, execution_id }
-            | Self::InvalidResponse { workflow, execution_id, .. } => {
+            | Self::InvalidResponse { workflow, execution_id, .. }
+            | Self::Returned { workflow, execution_id, .. } => {
                 body["workflow"] = json!(workflow);
                 body["executionId"] = json!(execution_id);
                 if matches!(self, Self::Timeout { .. }) {

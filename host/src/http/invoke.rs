@@ -2,26 +2,26 @@
 //! `POST /api/workflows/{id}/triggers/{name}/invoke` with the JSON input as
 //! the body (an empty body is `null`).
 //!
-//! The input is checked against the trigger's JSON Schema before anything
-//! runs (400, naming each error and where in the input it is). Then the
-//! execution is admitted like a webhook's (503 when the host is at capacity)
-//! and runs in a task of its own. Answers: 200 `{"executionId", "output"}`; the
+//! The input is checked against the trigger's JSON Schema (compiled at
+//! deploy) before anything runs (400, naming each error and where in the
+//! input it is). Then the executor runs it like a webhook's (503 when the
+//! host is at capacity). Answers: 200 `{"executionId", "output"}`; the
 //! workflow's own error → 500 `{"error": <its message>, "executionId"}`; a trap
 //! → 500 and a timeout → 504, as for webhooks.
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::api_error::ApiError;
 use super::error::WebhookError;
-use super::{AppState, EXECUTION_HEADER};
-use crate::executions::{Started, Status};
-use crate::registry::{ManualTrigger, input_validator};
-use crate::runtime::{ExecError, Execution};
+use super::{AppState, with_execution_id};
+use crate::executor::Failure;
+use crate::runtime::ManualCall;
+use crate::triggers::ManualTrigger;
 
 /// Schema errors listed in a 400, at most.
 const MAX_LISTED_ERRORS: usize = 20;
@@ -36,9 +36,6 @@ pub(super) enum InvokeError {
     /// the input (a JSON Pointer), message and schema keyword.
     #[error("{message}")]
     InvalidInput { message: String, errors: Vec<Value> },
-    /// The workflow returned an error: its message is for the caller.
-    #[error("{message}")]
-    Guest { workflow: String, execution_id: String, message: String },
 }
 
 impl IntoResponse for InvokeError {
@@ -48,10 +45,6 @@ impl IntoResponse for InvokeError {
             Self::Run(e) => e.into_response(),
             Self::InvalidInput { message, errors } => {
                 (StatusCode::BAD_REQUEST, Json(json!({ "error": message, "errors": errors }))).into_response()
-            }
-            Self::Guest { workflow, execution_id, message } => {
-                let body = json!({ "error": message, "workflow": workflow, "executionId": execution_id });
-                (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
             }
         }
     }
@@ -76,50 +69,19 @@ pub(super) async fn invoke(
     let input = parse_input(&body)?;
     check_input(&manual, &input)?;
 
-    let slot = app.admission.enter().await.map_err(WebhookError::Busy)?;
-    let run = Started::now(&deployment.manifest.id, format!("manual {name}"));
-    let execution_id = run.id.clone();
-    let execution = {
-        let (runtime, deployment, execution_id) = (app.runtime.clone(), deployment.clone(), execution_id.clone());
-        let input = input.to_string();
-        tokio::spawn(async move {
-            let _slot = slot;
-            let manifest = &deployment.manifest;
-            runtime
-                .handle_manual(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &name, &input)
-                .await
-        })
-        .await
+    let workflow = deployment.manifest.id.to_string();
+    let run = match app.executor.admit(deployment, format!("manual {name}")).await {
+        Ok(run) => run,
+        Err(refused) => return Ok(with_execution_id(WebhookError::Busy(refused.busy).into_response(), &refused.id)),
     };
-    let (workflow, id) = (deployment.manifest.id.clone(), execution_id.clone());
-    let (outcome, logs) = match execution {
-        Ok(Execution { result, logs }) => (ended(result, app.limits.response_body, &workflow, &id), logs),
-        Err(join) => {
-            let failed = WebhookError::Failed { workflow: workflow.clone(), execution_id: id };
-            (Err((InvokeError::from(failed), join.to_string())), Vec::new())
-        }
+    let limit = app.limits.response_body;
+    let ran = run.run(ManualCall { name, input: input.to_string() }, |output| output_json(output, limit)).await;
+    let id = ran.id.clone();
+    let response = match WebhookError::check(workflow, ran) {
+        Ok(output) => Json(json!({ "executionId": id, "output": output })).into_response(),
+        Err(error) => error.into_response(),
     };
-
-    let (status, detail) = match &outcome {
-        Ok(_) => (Status::Completed, None),
-        Err((InvokeError::Run(WebhookError::Timeout { .. }), detail)) => (Status::Timeout, Some(detail.clone())),
-        Err((_, detail)) => (Status::Failed, Some(detail.clone())),
-    };
-    let trigger = run.trigger.clone();
-    let took = app.executions.finish(run, status, detail.clone(), logs);
-    match &detail {
-        None => tracing::info!(%workflow, execution = %execution_id, ?took, "{trigger} ran"),
-        Some(detail) => tracing::warn!(%workflow, execution = %execution_id, ?took, "{trigger}: {detail}"),
-    }
-
-    let mut response = match outcome {
-        Ok(output) => Json(json!({ "executionId": execution_id, "output": output })).into_response(),
-        Err((error, _)) => error.into_response(),
-    };
-    if let Ok(value) = HeaderValue::from_str(&execution_id) {
-        response.headers_mut().insert(EXECUTION_HEADER, value);
-    }
-    Ok(response)
+    Ok(with_execution_id(response, &id))
 }
 
 /// The body as JSON; an empty one is `null`.
@@ -134,12 +96,8 @@ fn parse_input(body: &[u8]) -> Result<Value, InvokeError> {
 /// Checks `input` against the trigger's schema, if it declares one.
 fn check_input(manual: &ManualTrigger, input: &Value) -> Result<(), InvokeError> {
     let Some(schema) = &manual.input_schema else { return Ok(()) };
-    let validator = input_validator(schema).map_err(|reason| {
-        // Checked at deploy: only a manifest from elsewhere gets here.
-        tracing::error!("manual trigger {:?} has a bad input schema: {reason}", manual.name);
-        ApiError::Internal
-    })?;
-    let errors: Vec<Value> = validator
+    let errors: Vec<Value> = schema
+        .validator()
         .iter_errors(input)
         .take(MAX_LISTED_ERRORS)
         .map(|e| json!({ "path": e.instance_path().as_str(), "message": e.to_string(), "schemaPath": e.schema_path().as_str() }))
@@ -161,53 +119,25 @@ fn check_input(manual: &ManualTrigger, input: &Value) -> Result<(), InvokeError>
     Err(InvokeError::InvalidInput { message, errors })
 }
 
-/// The output of a finished execution, or the error to answer with and the
-/// detail for the log and the record.
-fn ended(
-    result: Result<Result<String, String>, ExecError>,
-    max_output: usize,
-    workflow: &str,
-    execution_id: &str,
-) -> Result<Value, (InvokeError, String)> {
-    let (workflow, execution_id) = (workflow.to_owned(), execution_id.to_owned());
-    let invalid = |reason: String| {
-        let detail = format!("invalid output: {reason}");
-        (
-            WebhookError::InvalidResponse { workflow: workflow.clone(), execution_id: execution_id.clone(), reason }
-                .into(),
-            detail,
-        )
-    };
-    match result {
-        Ok(Ok(output)) if output.len() > max_output => {
-            Err(invalid(format!("its output is {} bytes; the limit is {max_output} bytes", output.len())))
-        }
-        Ok(Ok(output)) => serde_json::from_str(&output).map_err(|e| invalid(format!("its output is not JSON: {e}"))),
-        Ok(Err(message)) => {
-            let detail = format!("the workflow returned an error: {message}");
-            Err((
-                InvokeError::Guest { workflow: workflow.clone(), execution_id: execution_id.clone(), message },
-                detail,
-            ))
-        }
-        Err(ExecError::Timeout(limit)) => {
-            let timeout =
-                WebhookError::Timeout { workflow: workflow.clone(), execution_id: execution_id.clone(), limit };
-            Err((timeout.into(), format!("stopped after {limit:?}")))
-        }
-        Err(e) => {
-            let failed = WebhookError::Failed { workflow: workflow.clone(), execution_id: execution_id.clone() };
-            Err((failed.into(), e.to_string()))
-        }
+/// A manual trigger's output as JSON, or why it can't be used.
+fn output_json(output: Result<String, String>, max_output: usize) -> Result<Value, Failure> {
+    let output = output.map_err(Failure::Error)?;
+    if output.len() > max_output {
+        return Err(Failure::InvalidOutput(format!(
+            "its output is {} bytes; the limit is {max_output} bytes",
+            output.len()
+        )));
     }
+    serde_json::from_str(&output).map_err(|e| Failure::InvalidOutput(format!("its output is not JSON: {e}")))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::triggers::InputSchema;
 
     fn manual(schema: Option<Value>) -> ManualTrigger {
-        ManualTrigger { name: "m".into(), input_schema: schema.map(|s| s.to_string()) }
+        ManualTrigger { name: "m".into(), input_schema: schema.map(|s| InputSchema::compile(&s.to_string()).unwrap()) }
     }
 
     fn refusal(schema: Value, input: Value) -> (String, Vec<Value>) {
@@ -260,18 +190,12 @@ mod tests {
     }
 
     #[test]
-    fn outputs_and_failures_map_to_answers() {
-        let ok = ended(Ok(Ok(r#"{"a":1}"#.into())), 100, "w", "e");
-        assert_eq!(ok.unwrap(), json!({"a": 1}));
-        let (error, detail) = ended(Ok(Err("no such table".into())), 100, "w", "e").unwrap_err();
-        assert_eq!(detail, "the workflow returned an error: no such table");
-        let response = error.into_response();
-        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let (error, _) = ended(Ok(Ok("not json".into())), 100, "w", "e").unwrap_err();
-        assert!(error.to_string().contains("its output is not JSON"), "{error}");
-        let (error, _) = ended(Ok(Ok("[1,2,3]".into())), 3, "w", "e").unwrap_err();
-        assert!(error.to_string().contains("its output is 7 bytes; the limit is 3 bytes"), "{error}");
-        let (error, _) = ended(Err(ExecError::Timeout(std::time::Duration::from_secs(1))), 100, "w", "e").unwrap_err();
-        assert_eq!(error.into_response().status(), StatusCode::GATEWAY_TIMEOUT);
+    fn outputs_must_be_json_within_the_limit() {
+        assert_eq!(output_json(Ok(r#"{"a":1}"#.into()), 100).unwrap(), json!({"a": 1}));
+        assert_eq!(output_json(Err("no such table".into()), 100).unwrap_err(), Failure::Error("no such table".into()));
+        let Failure::InvalidOutput(reason) = output_json(Ok("not json".into()), 100).unwrap_err() else { panic!() };
+        assert!(reason.starts_with("its output is not JSON"), "{reason}");
+        let too_big = output_json(Ok("[1,2,3]".into()), 3).unwrap_err();
+        assert_eq!(too_big, Failure::InvalidOutput("its output is 7 bytes; the limit is 3 bytes".into()));
     }
 }

@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 use super::AppState;
 use super::admin::blocking;
 use super::api_error::ApiError;
-use crate::kv::{Access, Item, ListOptions, Write, Written, check_workflow_id};
+use crate::kv::{Access, Item, ListOptions, Write, Written};
+use crate::storage::WorkflowId;
 
 fn item_json(item: Item) -> Result<Value, ApiError> {
     // Stored values are checked JSON; failing to parse one is a host bug.
@@ -32,7 +33,8 @@ fn item_json(item: Item) -> Result<Value, ApiError> {
 
 /// The caller the operator acts as, checked before anything runs.
 fn acting_as(workflow: &str) -> Result<(), ApiError> {
-    Ok(check_workflow_id(workflow)?)
+    WorkflowId::parse(workflow).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    Ok(())
 }
 
 /// `GET /api/kv/{workflow}`: tables it owns or holds a grant on, with owners.

@@ -1,8 +1,8 @@
-//! HTTP: the webhook router. A request is matched to a deployed workflow's
-//! trigger, admitted (or turned away when the host is at capacity), run by
-//! the runtime in a task of its own, and the guest's response becomes the
-//! HTTP response. Failures answer JSON `{"error": …}`; guest and host
-//! internals go to the log, never to the caller.
+//! HTTP: the webhook router and the admin API. A webhook request is matched
+//! to a deployed workflow's route and handed to the executor, and the
+//! guest's response becomes the HTTP response. Failures answer JSON
+//! `{"error": …}`; guest and host internals go to the log, never to the
+//! caller.
 
 mod admin;
 mod api_error;
@@ -25,10 +25,10 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 use self::error::WebhookError;
 use crate::bindings;
-use crate::executions::{Executions, Started, Status};
+use crate::executions::Executions;
+use crate::executor::{Executor, Failure};
 use crate::kv::Kv;
-use crate::registry::{Deployment, Registry, RouteMatch};
-use crate::runtime::{Admission, ExecError, Execution, LogLine, Runtime};
+use crate::registry::{Registry, RouteMatch};
 
 /// Size limits on what crosses the host's HTTP edge.
 #[derive(Debug, Clone, Copy)]
@@ -51,9 +51,8 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
-    pub runtime: Arc<Runtime>,
+    pub executor: Arc<Executor>,
     pub kv: Arc<Kv>,
-    pub admission: Arc<Admission>,
     pub limits: HttpLimits,
     /// The admin API's bearer token.
     pub token: Arc<str>,
@@ -112,63 +111,18 @@ async fn webhook(
             return WebhookError::NoRoute { method: method.to_string(), path: uri.path().into() }.into_response();
         }
     };
-    let run = Started::now(&deployment.manifest.id, format!("webhook {method} {path}"));
-    let execution_id = run.id.clone();
-    let ended = run_webhook(&app, deployment, &execution_id, method, path, query, headers, body).await;
-
-    let status = match &ended.response {
-        Ok(_) => Status::Completed,
-        Err(WebhookError::Busy(_) | WebhookError::BodyTooLarge { .. } | WebhookError::BadBody) => Status::Rejected,
-        Err(WebhookError::Timeout { .. }) => Status::Timeout,
-        Err(_) => Status::Failed,
-    };
-    let mut response = ended.response.unwrap_or_else(IntoResponse::into_response);
-    let (workflow, trigger) = (run.workflow.clone(), run.trigger.clone());
-    let took = app.executions.finish(run, status, ended.detail.clone(), ended.logs);
-    match &ended.detail {
-        Some(detail) => tracing::warn!(%workflow, execution = %execution_id, ?took, "{trigger}: {detail}"),
-        None => tracing::info!(%workflow, execution = %execution_id, ?took, "{trigger} -> {}", response.status()),
-    }
-    if let Ok(id) = HeaderValue::from_str(&execution_id) {
-        response.headers_mut().insert(EXECUTION_HEADER, id);
-    }
-    response
-}
-
-/// How a webhook execution ended: the answer, what went wrong (for the log
-/// and the record, never for the caller), and the guest's log lines.
-struct Ended {
-    response: Result<Response, WebhookError>,
-    detail: Option<String>,
-    logs: Vec<LogLine>,
-}
-
-impl Ended {
-    fn refused(error: WebhookError) -> Self {
-        let detail = Some(error.to_string());
-        Ended { response: Err(error), detail, logs: Vec::new() }
-    }
-}
-
-#[expect(clippy::too_many_arguments, reason = "the parts of one request, taken apart by axum")]
-async fn run_webhook(
-    app: &AppState,
-    deployment: Arc<Deployment>,
-    execution_id: &str,
-    method: Method,
-    path: String,
-    query: Vec<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
-) -> Ended {
-    // Admit before buffering the body: the queue bounds what the host holds.
-    let slot = match app.admission.enter().await {
-        Ok(slot) => slot,
-        Err(busy) => return Ended::refused(WebhookError::Busy(busy)),
+    let workflow = deployment.manifest.id.to_string();
+    // Admitted before the body is read: the queue bounds what the host holds.
+    let run = match app.executor.admit(deployment, format!("webhook {method} {path}")).await {
+        Ok(run) => run,
+        Err(refused) => return with_execution_id(WebhookError::Busy(refused.busy).into_response(), &refused.id),
     };
     let body = match read_body(body, app.limits.request_body).await {
         Ok(body) => body,
-        Err(e) => return Ended::refused(e),
+        Err(e) => {
+            let id = run.refuse(&e);
+            return with_execution_id(e.into_response(), &id);
+        }
     };
     let request = bindings::Request {
         method: method.to_string(),
@@ -180,41 +134,19 @@ async fn run_webhook(
             .collect(),
         body,
     };
-    let workflow = deployment.manifest.id.clone();
-    let execution = {
-        let (runtime, execution_id) = (app.runtime.clone(), execution_id.to_owned());
-        // A task of its own, so a caller that hangs up doesn't cut it short.
-        tokio::spawn(async move {
-            let _slot = slot;
-            let manifest = &deployment.manifest;
-            runtime
-                .handle_webhook(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &request)
-                .await
-        })
-        .await
-    };
-    let Execution { result, logs } = match execution {
-        Ok(execution) => execution,
-        Err(join) => {
-            let failed = WebhookError::Failed { workflow, execution_id: execution_id.into() };
-            return Ended { response: Err(failed), detail: Some(join.to_string()), logs: Vec::new() };
-        }
-    };
-    let execution_id = execution_id.to_owned();
-    let (response, detail) = match result {
-        Ok(response) => match guest_response(response, app.limits.response_body) {
-            Ok(response) => (Ok(response), None),
-            Err(reason) => {
-                let detail = format!("invalid response: {reason}");
-                (Err(WebhookError::InvalidResponse { workflow, execution_id, reason }), Some(detail))
-            }
-        },
-        Err(ExecError::Timeout(limit)) => {
-            (Err(WebhookError::Timeout { workflow, execution_id, limit }), Some(format!("stopped after {limit:?}")))
-        }
-        Err(e) => (Err(WebhookError::Failed { workflow, execution_id }), Some(e.to_string())),
-    };
-    Ended { response, detail, logs }
+    let limit = app.limits.response_body;
+    let ran = run.run(request, |response| guest_response(response, limit).map_err(Failure::InvalidOutput)).await;
+    let id = ran.id.clone();
+    let response = WebhookError::check(workflow, ran).unwrap_or_else(IntoResponse::into_response);
+    with_execution_id(response, &id)
+}
+
+/// Names the execution in the answer, for `GET /api/executions/{id}`.
+pub(super) fn with_execution_id(mut response: Response, id: &str) -> Response {
+    if let Ok(id) = HeaderValue::from_str(id) {
+        response.headers_mut().insert(EXECUTION_HEADER, id);
+    }
+    response
 }
 
 /// Buffers a request body of at most `limit` bytes.

@@ -16,8 +16,8 @@ use crate::executions::{self, Status};
 /// `GET /metrics`
 pub(super) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let gauges = [
-        ("floww_executions_running", "Executions running now (instance slots in use).", app.admission.running() as f64),
-        ("floww_queue_depth", "Requests waiting for an execution slot.", app.admission.waiting() as f64),
+        ("floww_executions_running", "Executions running now (instance slots in use).", app.executor.running() as f64),
+        ("floww_queue_depth", "Requests waiting for an execution slot.", app.executor.waiting() as f64),
         ("floww_workflows_deployed", "Workflows deployed.", app.registry.list().len() as f64),
     ];
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::global().render(&gauges))
@@ -49,8 +49,9 @@ pub(super) async fn executions(
     State(app): State<AppState>,
     query: Result<Query<ExecutionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query
-        .map_err(|e| ApiError::BadRequest(format!("{e}; status is one of completed, failed, timeout, rejected")))?;
+    let Query(q) = query.map_err(|e| {
+        ApiError::BadRequest(format!("{e}; status is one of completed, failed, timeout, rejected, invalid"))
+    })?;
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest(format!("limit {limit} is not between 1 and 1000")));

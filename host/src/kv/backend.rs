@@ -2,6 +2,8 @@
 //! apply groups of writes atomically; they know nothing of WIT, names or
 //! permissions (those live in `kv`).
 
+use crate::storage::{StorageError, StorageResult};
+
 /// Rights that a grant gives on a table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Access {
@@ -185,26 +187,6 @@ pub enum WriteError {
     #[error("write {index} failed: {failure:?}")]
     Failed { index: usize, failure: WriteFailure },
 }
-
-/// A backend failed. Details are never shown to guests.
-#[derive(Debug, thiserror::Error)]
-pub enum StorageError {
-    /// The store can't be reached (its database is down, or every connection
-    /// is busy); a retry later may succeed.
-    #[error("the store is unavailable: {0}")]
-    Unavailable(String),
-    /// I/O failed or stored data is corrupt.
-    #[error("storage backend failed: {0}")]
-    Failed(Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl StorageError {
-    pub fn failed(e: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
-        StorageError::Failed(e.into())
-    }
-}
-
-pub type StorageResult<T> = Result<T, StorageError>;
 
 /// Which part of a table to list: keys starting with `prefix`, after the
 /// key `after`, at most `limit`.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::backend::{WriteError, WriteFailure};
 use super::{Access, Backend, Listed, PostgresBackend, Range, SledBackend, Write, Written};
-use crate::database::{Database, ScratchDatabase};
+use crate::storage::{Database, ScratchDatabase};
 
 fn all() -> Range<'static> {
     Range { prefix: "", after: None, limit: 1000 }

@@ -3,8 +3,9 @@
 
 use std::sync::Arc;
 
-use super::{Access, Item, Kv, KvError, ListOptions, Permission, StorageError, Write, Written};
+use super::{Access, Item, Kv, KvError, ListOptions, Permission, Write, Written};
 use crate::bindings::kv as wit;
+use crate::storage::StorageError;
 
 /// What one execution needs to serve KV calls: the store and who is calling.
 pub struct KvCtx {

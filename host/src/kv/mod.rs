@@ -7,6 +7,7 @@
 //! table exists (404), right on it (403), key exists (404).
 
 mod backend;
+mod closed;
 #[cfg(test)]
 mod conformance;
 mod host;
@@ -17,13 +18,13 @@ mod sled;
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use self::backend::{Access, Backend, Item, Listed, Range, StorageError, StorageResult, Write, Written};
+pub use self::backend::{Access, Backend, Item, Listed, Range, Write, Written};
 use self::backend::{WriteError, WriteFailure};
 pub use self::host::KvCtx;
 pub use self::postgres::PostgresBackend;
 pub use self::sled::SledBackend;
+use crate::storage::{InvalidWorkflowId, StorageError, WorkflowId, now_ms};
 
 /// The largest value, in bytes of JSON text.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
@@ -53,6 +54,12 @@ pub enum KvError {
 }
 
 pub type KvResult<T> = Result<T, KvError>;
+
+impl From<InvalidWorkflowId> for KvError {
+    fn from(e: InvalidWorkflowId) -> Self {
+        KvError::InvalidInput(e.to_string())
+    }
+}
 
 impl KvError {
     /// The WIT case name, e.g. `not-found`: for metrics and logs.
@@ -274,7 +281,7 @@ impl Kv {
     /// Creates or replaces `workflow`'s rights on a table `caller` owns.
     pub fn grant(&self, caller: &str, table: &str, workflow: &str, access: Access) -> KvResult<()> {
         check_table_name(table)?;
-        check_workflow_id(workflow)?;
+        WorkflowId::parse(workflow)?;
         if !access.read && !access.write {
             return Err(KvError::InvalidInput(
                 "a grant needs read or write access; to take access away, revoke it".into(),
@@ -290,7 +297,7 @@ impl Kv {
     /// Removes `workflow`'s grant on a table `caller` owns.
     pub fn revoke(&self, caller: &str, table: &str, workflow: &str) -> KvResult<()> {
         check_table_name(table)?;
-        check_workflow_id(workflow)?;
+        WorkflowId::parse(workflow)?;
         self.authorize_owner(caller, table, workflow)?;
         if self.backend.remove_grant(table, workflow)? {
             Ok(())
@@ -396,10 +403,6 @@ fn check_ttl(ttl_ms: Option<u64>) -> KvResult<()> {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 /// Tables: `^[A-Za-z0-9_-]{1,255}$`.
 pub fn check_table_name(table: &str) -> KvResult<()> {
     check_name("table name", table, |c| c.is_ascii_alphanumeric() || c == '_' || c == '-', "A-Z a-z 0-9 _ -")
@@ -428,21 +431,6 @@ fn check_name(what: &str, name: &str, allowed: impl Fn(char) -> bool, charset: &
         return Err(KvError::InvalidInput(format!("{what} {name:?} contains {bad:?}: {}", rule())));
     }
     Ok(())
-}
-
-/// Workflow ids: `^[a-z0-9][a-z0-9-]{0,62}$`.
-pub fn check_workflow_id(id: &str) -> KvResult<()> {
-    let mut chars = id.chars();
-    let valid = chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && id.len() <= 63;
-    if valid {
-        Ok(())
-    } else {
-        Err(KvError::InvalidInput(format!(
-            "invalid workflow id {id:?}: use 1 to 63 characters from a-z 0-9 -, starting with a letter or digit"
-        )))
-    }
 }
 
 /// Values: JSON text of at most [`MAX_VALUE_BYTES`].
@@ -533,10 +521,6 @@ mod tests {
         assert!(check_key("john@example.com").is_ok());
         assert!(check_key("user:42").is_ok());
         assert!(check_key("a/b").is_err());
-        assert!(check_workflow_id("kv-store").is_ok());
-        for bad in ["", "-a", "Abc", "a_b", &"a".repeat(64)] {
-            assert!(check_workflow_id(bad).is_err(), "{bad:?}");
-        }
     }
 
     #[test]

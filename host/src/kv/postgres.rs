@@ -14,8 +14,9 @@ use std::sync::Arc;
 use postgres::Transaction;
 use postgres::types::{ToSql, Type};
 
-use super::backend::{Access, Backend, Item, Listed, Range, StorageResult, Write, WriteError, WriteFailure, Written};
-use crate::database::{Database, is_retryable, ms, storage_error};
+use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
+use crate::storage::StorageResult;
+use crate::storage::postgres::{Database, is_retryable, ms, storage_error};
 
 /// How often a group of writes is run again after losing a race.
 const ATTEMPTS: usize = 20;

@@ -15,9 +15,8 @@ use std::sync::{Condvar, Mutex};
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
-use super::backend::{
-    Access, Backend, Item, Listed, Range, StorageError, StorageResult, Write, WriteError, WriteFailure, Written,
-};
+use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
+use crate::storage::{StorageError, StorageResult};
 
 const SEP: u8 = 0;
 

@@ -7,7 +7,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{DeployError, DeploymentStore, Manifest, write_atomically};
+use super::{DeployError, DeploymentStore, Manifest};
+use crate::storage::{StorageError, StorageResult, write_atomically};
 
 pub struct FileDeployments {
     components_dir: PathBuf,
@@ -16,7 +17,7 @@ pub struct FileDeployments {
 
 impl FileDeployments {
     /// Opens the folders under `data_dir`, creating them.
-    pub fn open(data_dir: &Path) -> io::Result<Self> {
+    pub fn open(data_dir: &Path) -> StorageResult<Self> {
         let store = Self { components_dir: data_dir.join("components"), workflows_dir: data_dir.join("workflows") };
         for dir in [&store.components_dir, &store.workflows_dir] {
             fs::create_dir_all(dir)?;
@@ -33,12 +34,12 @@ impl FileDeployments {
     }
 }
 
-fn unreadable(path: &Path, e: impl std::fmt::Display) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", path.display()))
+fn unreadable(path: &Path, e: impl std::fmt::Display) -> StorageError {
+    StorageError::corrupt(path.display(), e)
 }
 
 impl DeploymentStore for FileDeployments {
-    fn manifests(&self) -> io::Result<Vec<Manifest>> {
+    fn manifests(&self) -> StorageResult<Vec<Manifest>> {
         let mut paths: Vec<PathBuf> =
             fs::read_dir(&self.workflows_dir)?.map(|e| e.map(|e| e.path())).collect::<io::Result<_>>()?;
         paths.retain(|p| p.extension().is_some_and(|e| e == "json"));
@@ -46,37 +47,37 @@ impl DeploymentStore for FileDeployments {
         paths.iter().map(|path| serde_json::from_slice(&fs::read(path)?).map_err(|e| unreadable(path, e))).collect()
     }
 
-    fn manifest(&self, id: &str) -> io::Result<Option<Manifest>> {
+    fn manifest(&self, id: &str) -> StorageResult<Option<Manifest>> {
         let path = self.manifest_path(id);
         match fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| unreadable(&path, e)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn component(&self, sha256: &str) -> io::Result<Vec<u8>> {
-        fs::read(self.component_path(sha256))
+    fn component(&self, sha256: &str) -> StorageResult<Vec<u8>> {
+        Ok(fs::read(self.component_path(sha256))?)
     }
 
     /// One host owns the folder, so the registry's own route check is the
     /// only one needed.
     fn save(&self, manifest: &Manifest, bytes: &[u8]) -> Result<(), DeployError> {
-        write_atomically(&self.component_path(&manifest.sha256), bytes)?;
-        let json = serde_json::to_vec_pretty(manifest).map_err(io::Error::other)?;
-        write_atomically(&self.manifest_path(&manifest.id), &json)?;
+        write_atomically(&self.component_path(&manifest.sha256), bytes).map_err(StorageError::from)?;
+        let json = serde_json::to_vec_pretty(manifest).map_err(StorageError::failed)?;
+        write_atomically(&self.manifest_path(&manifest.id), &json).map_err(StorageError::from)?;
         Ok(())
     }
 
-    fn remove(&self, id: &str) -> io::Result<bool> {
+    fn remove(&self, id: &str) -> StorageResult<bool> {
         match fs::remove_file(self.manifest_path(id)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
         }
     }
 
-    fn remove_unused(&self) -> io::Result<()> {
+    fn remove_unused(&self) -> StorageResult<()> {
         let used: HashSet<String> = self.manifests()?.into_iter().map(|m| format!("{}.wasm", m.sha256)).collect();
         for entry in fs::read_dir(&self.components_dir)? {
             let path = entry?.path();

@@ -1,66 +1,79 @@
-//! Compiled code shared between workflows: deploying the same component
-//! under many ids (or loading the same cached file for each of them) compiles
-//! or maps it once. A component is immutable code; everything an execution
-//! can change lives in its own store, so sharing it shares no state.
-//!
-//! Entries are weak: the code goes away with the last workflow using it.
+//! The runtime's code cache, by the SHA-256 of each component:
+//! - in memory while some workflow uses it, so deploying one component under
+//!   many ids compiles or maps it once (a component is immutable code;
+//!   everything an execution can change lives in its own store, so sharing
+//!   it shares no state);
+//! - on disk, `<dir>/<sha256>-<engine>.cwasm`, so a restart need not compile.
+//!   The engine part names the compiled-code format: files of another engine
+//!   (another wasmtime, other settings) are not read.
 
 use std::collections::HashMap;
+use std::fs;
+use std::hash::{Hash, Hasher};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
 
-use sha2::{Digest, Sha256};
+use crate::storage::write_atomically;
 
-/// Names one version of compiled code.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum CodeKey {
-    /// Compiled from component bytes with this SHA-256.
-    Bytes([u8; 32]),
-    /// Loaded from this file, as it was when read: a rewritten file (the
-    /// registry writes a new file and renames it) is a new key.
-    File { path: PathBuf, inode: u64, len: u64, modified: Option<SystemTime> },
-}
-
-impl CodeKey {
-    pub fn of_bytes(bytes: &[u8]) -> Self {
-        CodeKey::Bytes(Sha256::digest(bytes).into())
-    }
-
-    pub fn of_file(path: &Path) -> std::io::Result<Self> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path)?;
-        Ok(CodeKey::File { path: path.to_owned(), inode: meta.ino(), len: meta.len(), modified: meta.modified().ok() })
-    }
-}
-
-/// Code by key, for as long as someone holds it.
+/// Code by the hex SHA-256 of its component.
 pub struct CodeCache<T> {
-    entries: Mutex<HashMap<CodeKey, Weak<T>>>,
-}
-
-impl<T> Default for CodeCache<T> {
-    fn default() -> Self {
-        Self { entries: Mutex::default() }
-    }
+    dir: PathBuf,
+    engine: String,
+    entries: Mutex<HashMap<String, Weak<T>>>,
 }
 
 impl<T> CodeCache<T> {
-    /// The code under `key`, or what `make` makes (kept under `key` if it
-    /// succeeds). `make` runs outside the lock, so two first uses of the same
-    /// code may both make it; the later one is kept.
-    pub fn get_or_make<E>(&self, key: CodeKey, make: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
-        if let Some(code) = self.lock().get(&key).and_then(Weak::upgrade) {
+    /// A cache keeping its files in `dir` (created if missing), for an
+    /// engine whose `precompile_compatibility_hash` is `engine`.
+    pub fn open(dir: &Path, engine: impl Hash) -> io::Result<Self> {
+        fs::create_dir_all(dir)?;
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.hash(&mut hasher);
+        Ok(Self { dir: dir.to_owned(), engine: format!("{:016x}", hasher.finish()), entries: Mutex::default() })
+    }
+
+    /// Where the compiled code of component `sha256` is kept on disk.
+    pub fn file(&self, sha256: &str) -> PathBuf {
+        self.dir.join(format!("{sha256}-{}.cwasm", self.engine))
+    }
+
+    /// The code of `sha256`, or what `make` makes (kept while someone holds
+    /// it, if it succeeds). `make` runs outside the lock, so two first uses
+    /// of the same code may both make it; the later one is kept.
+    pub fn get_or_make<E>(&self, sha256: &str, make: impl FnOnce() -> Result<T, E>) -> Result<Arc<T>, E> {
+        if let Some(code) = self.lock().get(sha256).and_then(Weak::upgrade) {
             return Ok(code);
         }
         let code = Arc::new(make()?);
         let mut entries = self.lock();
         entries.retain(|_, code| code.strong_count() > 0);
-        entries.insert(key, Arc::downgrade(&code));
+        entries.insert(sha256.to_owned(), Arc::downgrade(&code));
         Ok(code)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CodeKey, Weak<T>>> {
+    /// Writes compiled code to disk. The cache only saves time: a failure
+    /// is logged, not passed on.
+    pub fn save(&self, sha256: &str, bytes: wasmtime::Result<Vec<u8>>) {
+        let path = self.file(sha256);
+        let saved = bytes.map_err(|e| io::Error::other(format!("{e:#}")));
+        if let Err(e) = saved.and_then(|bytes| write_atomically(&path, &bytes)) {
+            tracing::warn!("could not cache compiled code in {}: {e}", path.display());
+        }
+    }
+
+    /// Removes the files of every component but those in `used`.
+    pub fn remove_files_except(&self, used: &[String]) {
+        let Ok(entries) = fs::read_dir(&self.dir) else { return };
+        for path in entries.filter_map(|e| e.ok().map(|e| e.path())) {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if !used.iter().any(|sha| name.starts_with(sha.as_str())) {
+                let _ = fs::remove_file(&path);
+            }
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Weak<T>>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -70,44 +83,47 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_same_bytes_are_made_once_while_held_and_again_after() {
-        let cache = CodeCache::<String>::default();
+    fn the_same_component_is_made_once_while_held_and_again_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::<String>::open(dir.path(), 1).unwrap();
         let made = std::cell::Cell::new(0);
-        let get = |bytes: &[u8]| {
+        let get = |sha: &str| {
             cache
-                .get_or_make(CodeKey::of_bytes(bytes), || {
+                .get_or_make(sha, || {
                     made.set(made.get() + 1);
-                    Ok::<_, ()>(String::from_utf8_lossy(bytes).into_owned())
+                    Ok::<_, ()>(sha.to_owned())
                 })
                 .unwrap()
         };
-        let a = get(b"a");
-        let again = get(b"a");
+        let a = get("a");
+        let again = get("a");
         assert!(Arc::ptr_eq(&a, &again));
-        let b = get(b"b");
+        let b = get("b");
         assert_eq!((a.as_str(), b.as_str()), ("a", "b"));
         drop((a, again));
-        get(b"a");
+        get("a");
         assert_eq!(made.get(), 3, "a, b, then a again once nobody held it");
     }
 
     #[test]
     fn a_failure_is_not_kept() {
-        let cache = CodeCache::<u8>::default();
-        assert!(cache.get_or_make(CodeKey::of_bytes(b"x"), || Err("bad")).is_err());
-        assert_eq!(*cache.get_or_make(CodeKey::of_bytes(b"x"), || Ok::<_, ()>(7)).unwrap(), 7);
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::<u8>::open(dir.path(), 1).unwrap();
+        assert!(cache.get_or_make("x", || Err("bad")).is_err());
+        assert_eq!(*cache.get_or_make("x", || Ok::<_, ()>(7)).unwrap(), 7);
     }
 
     #[test]
-    fn a_rewritten_file_is_a_new_key() {
+    fn files_are_named_by_engine_and_unused_ones_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("code");
-        std::fs::write(&path, b"one").unwrap();
-        let first = CodeKey::of_file(&path).unwrap();
-        assert_eq!(first, CodeKey::of_file(&path).unwrap());
-        let tmp = dir.path().join("tmp");
-        std::fs::write(&tmp, b"two!").unwrap();
-        std::fs::rename(&tmp, &path).unwrap();
-        assert_ne!(first, CodeKey::of_file(&path).unwrap());
+        let (one, other) =
+            (CodeCache::<u8>::open(dir.path(), 1).unwrap(), CodeCache::<u8>::open(dir.path(), 2).unwrap());
+        assert_ne!(one.file("aa"), other.file("aa"), "another engine's files are not read");
+        one.save("aa", Ok(b"code".to_vec()));
+        one.save("bb", Ok(b"code".to_vec()));
+        one.save("cc", Err(wasmtime::Error::msg("no code")));
+        assert!(one.file("aa").exists() && one.file("bb").exists() && !one.file("cc").exists());
+        one.remove_files_except(&["bb".to_owned()]);
+        assert!(!one.file("aa").exists() && one.file("bb").exists());
     }
 }

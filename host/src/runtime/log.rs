@@ -3,11 +3,11 @@
 //! order, for the execution's record.
 
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::log::{self as wit, Level};
+use crate::storage::now_ms;
 
 /// One line a guest logged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,8 +82,4 @@ impl wit::Host for GuestLog {
             self.dropped += 1;
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }

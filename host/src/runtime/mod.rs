@@ -1,40 +1,42 @@
 //! The wasm runtime: one wasmtime `Engine`, a `Linker` that offers guests WASI
 //! (clocks and random only: no files, env or sockets) plus our `kv` and `log`
 //! imports, and one fresh `Store` and instance per execution, so nothing
-//! leaks between executions. It knows nothing of HTTP or of the registry.
+//! leaks between executions. It knows nothing of HTTP, of triggers or of the
+//! registry: its caller says which [`Export`] to call, for which workflow.
 //!
 //! Executions are async: each runs on a fiber of its own, on whichever
 //! async worker polls it, and yields every epoch tick, so a guest that
 //! loops can't hold a worker. `triggers`, called at deploy from blocking
-//! code, blocks instead.
+//! code, blocks instead, and sees a KV store that refuses every call.
+//!
+//! The runtime owns the code cache (`code`): compiled components in memory
+//! while in use and on disk across restarts, by their SHA-256.
 //!
 //! Per-execution cost is kept low by doing everything that can be done once
 //! up front: linking (`InstancePre`), sizing an instance pool (`pool`), and
 //! mapping each component's copy-on-write memory image. What remains per
 //! execution is a store, a WASI context, taking a pool slot and the call.
 
-mod admission;
 mod code;
 mod limiter;
 mod log;
 mod pool;
 
-use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-pub use self::admission::{Admission, Busy};
-use self::code::{CodeCache, CodeKey};
+use self::code::CodeCache;
 use self::limiter::ExecutionLimits;
 use self::log::GuestLog;
 pub use self::log::LogLine;
 use self::pool::{DEPLOY_SLOTS, Slots};
-use crate::bindings::{CronEvent, Request, Response, Trigger, WorkflowPre};
+use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
 
 /// How often the epoch advances: the granularity of execution deadlines.
@@ -52,8 +54,8 @@ pub struct Limits {
     pub timeout: Duration,
     /// Linear memory an execution may hold, in bytes.
     pub memory_bytes: usize,
-    /// Webhook executions that may run at once: the instance pool holds this
-    /// many (plus a few for deploys), and more wait for one to finish.
+    /// Executions that may run at once: the instance pool holds this many
+    /// (plus a few for deploys), and more wait for one to finish.
     pub concurrency: usize,
 }
 
@@ -85,14 +87,81 @@ pub struct Workflow {
 }
 
 struct Code {
+    sha256: String,
     component: Component,
     pre: WorkflowPre<ExecutionState>,
 }
 
 impl Workflow {
-    /// The compiled code, for [`Runtime::load_compiled`] to read back.
-    pub fn serialize(&self) -> wasmtime::Result<Vec<u8>> {
-        self.code.component.serialize()
+    /// The hex SHA-256 of the component it was made from.
+    pub fn sha256(&self) -> &str {
+        &self.code.sha256
+    }
+}
+
+/// A call into one of a workflow's exports: what it sends, and what comes back.
+pub trait Export: Send + Sync {
+    type Output: Send;
+    fn call(
+        &self,
+        handler: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send;
+}
+
+/// `handle-webhook`: the guest's response.
+impl Export for Request {
+    type Output = Response;
+    fn call(
+        &self,
+        handler: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> impl Future<Output = wasmtime::Result<Response>> + Send {
+        handler.call_handle_webhook(store, self)
+    }
+}
+
+/// `handle-cron`: `Err` is the guest's own error message.
+impl Export for CronEvent {
+    type Output = Result<(), String>;
+    fn call(
+        &self,
+        handler: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
+        handler.call_handle_cron(store, self)
+    }
+}
+
+/// `handle-manual`: manual trigger `name` with `input` (JSON text).
+pub struct ManualCall {
+    pub name: String,
+    pub input: String,
+}
+
+/// The output as JSON text, or the guest's own error message.
+impl Export for ManualCall {
+    type Output = Result<String, String>;
+    fn call(
+        &self,
+        handler: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
+        handler.call_handle_manual(store, &self.name, &self.input)
+    }
+}
+
+/// `triggers`: what the workflow declares, asked at deploy.
+struct ListTriggers;
+
+impl Export for ListTriggers {
+    type Output = Vec<Trigger>;
+    fn call(
+        &self,
+        handler: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
+        handler.call_triggers(store)
     }
 }
 
@@ -115,16 +184,19 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<ExecutionState>,
     kv: Arc<Kv>,
+    /// What `triggers` calls see: a store that refuses every call.
+    closed_kv: Arc<Kv>,
     limits: Limits,
-    /// Code compiled or loaded before and still in use.
     code: CodeCache<Code>,
-    /// Instance slots of the pool, for webhooks and for deploys.
-    webhook_slots: Slots,
+    /// Instance slots of the pool, for executions and for deploys.
+    execution_slots: Slots,
     deploy_slots: Slots,
 }
 
 impl Runtime {
-    pub fn new(kv: Arc<Kv>, limits: Limits) -> wasmtime::Result<Self> {
+    /// A runtime serving `kv` to its guests within `limits`, caching
+    /// compiled code in `code_dir`.
+    pub fn new(kv: Arc<Kv>, limits: Limits, code_dir: &Path) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.allocation_strategy(pool::allocation_strategy(&limits));
@@ -135,47 +207,71 @@ impl Runtime {
         KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
 
+        let code = CodeCache::open(code_dir, engine.precompile_compatibility_hash())
+            .map_err(|e| wasmtime::Error::msg(format!("could not open the code cache {}: {e}", code_dir.display())))?;
         spawn_epoch_ticker(&engine);
-        let (webhook_slots, deploy_slots) = (Slots::new(limits.concurrency.max(1)), Slots::new(DEPLOY_SLOTS));
-        Ok(Self { engine, linker, kv, limits, code: CodeCache::default(), webhook_slots, deploy_slots })
+        Ok(Self {
+            engine,
+            linker,
+            kv,
+            closed_kv: Arc::new(Kv::closed()),
+            limits,
+            code,
+            execution_slots: Slots::new(limits.concurrency.max(1)),
+            deploy_slots: Slots::new(DEPLOY_SLOTS),
+        })
     }
 
-    /// Compiles a component and links it against the host's imports; a
-    /// component already compiled for another workflow is reused.
+    /// Compiles a component and links it against the host's imports. Code
+    /// already in use, or cached on disk, is reused; new code is cached.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
-        let code =
-            self.code.get_or_make(CodeKey::of_bytes(bytes), || self.link(Component::new(&self.engine, bytes)?))?;
-        Ok(Workflow { code })
-    }
-
-    /// Loads code that [`Workflow::serialize`] wrote with an engine of the
-    /// same [fingerprint](Self::engine_fingerprint).
-    /// A file already loaded for another workflow is reused.
-    pub fn load_compiled(&self, path: &Path) -> wasmtime::Result<Workflow> {
-        let code = self.code.get_or_make(CodeKey::of_file(path)?, || {
-            #[expect(unsafe_code, reason = "the file is the host's own cache in its data dir, written by `serialize`")]
-            // SAFETY: wasmtime requires trusted input here: only the host writes
-            // the cache, and wasmtime itself refuses code from another engine.
-            let component = unsafe { Component::deserialize_file(&self.engine, path)? };
-            self.link(component)
+        let sha256 = format!("{:x}", Sha256::digest(bytes));
+        let code = self.code.get_or_make(&sha256, || match self.read_cached(&sha256) {
+            Some(code) => Ok::<_, wasmtime::Error>(code),
+            None => {
+                let code = self.link(sha256.clone(), Component::new(&self.engine, bytes)?)?;
+                self.code.save(&sha256, code.component.serialize());
+                Ok(code)
+            }
         })?;
         Ok(Workflow { code })
     }
 
-    /// Names the engine's compiled-code format: cached code from another one is not reused.
-    pub fn engine_fingerprint(&self) -> String {
-        let mut hasher = std::hash::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut hasher);
-        format!("{:016x}", hasher.finish())
+    /// The code of component `sha256` if it is in use or cached on disk.
+    pub fn cached(&self, sha256: &str) -> Option<Workflow> {
+        let code = self.code.get_or_make(sha256, || self.read_cached(sha256).ok_or(())).ok()?;
+        Some(Workflow { code })
     }
 
-    fn link(&self, component: Component) -> wasmtime::Result<Code> {
+    /// Removes the cached code of every component but those in `used`.
+    pub fn forget_code_except(&self, used: &[String]) {
+        self.code.remove_files_except(used);
+    }
+
+    /// The code cached on disk for `sha256`, if there is a usable file.
+    fn read_cached(&self, sha256: &str) -> Option<Code> {
+        let path = self.code.file(sha256);
+        if !path.exists() {
+            return None;
+        }
+        #[expect(unsafe_code, reason = "the file is the host's own cache, written by `CodeCache::save`")]
+        // SAFETY: wasmtime requires trusted input here: only the host writes
+        // the cache, and wasmtime itself refuses code from another engine.
+        let component = unsafe { Component::deserialize_file(&self.engine, &path) };
+        component
+            .and_then(|component| self.link(sha256.to_owned(), component))
+            .inspect_err(|e| tracing::warn!("ignoring compiled cache {}: {e:#}", path.display()))
+            .ok()
+    }
+
+    fn link(&self, sha256: String, component: Component) -> wasmtime::Result<Code> {
         let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?)?;
-        Ok(Code { component, pre })
+        Ok(Code { sha256, component, pre })
     }
 
-    /// Asks a workflow for the triggers it declares. Blocking: it is called
-    /// where deploys run, on blocking threads.
+    /// Asks a workflow for the triggers it declares, with a KV store that
+    /// refuses every call. Blocking: it is called where deploys run, on
+    /// blocking threads.
     pub fn triggers(
         &self,
         workflow: &Workflow,
@@ -183,75 +279,39 @@ impl Runtime {
         timeout: Option<Duration>,
     ) -> Result<Vec<Trigger>, ExecError> {
         let execution =
-            self.execute(&self.deploy_slots, workflow, workflow_id, "deploy", timeout, async |instance, store| {
-                instance.floww_workflow_handler().call_triggers(store).await
-            });
+            self.execute(&self.deploy_slots, &self.closed_kv, workflow, workflow_id, "deploy", timeout, &ListTriggers);
         wasmtime_wasi::runtime::in_tokio(execution).result
     }
 
-    /// Runs one webhook request through a fresh instance of `workflow`.
-    pub async fn handle_webhook(
+    /// Runs `export` through a fresh instance of `workflow`, as execution
+    /// `execution_id` of workflow `workflow_id`.
+    pub async fn run<E: Export>(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
         timeout: Option<Duration>,
-        request: &Request,
-    ) -> Execution<Response> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
-            instance.floww_workflow_handler().call_handle_webhook(store, request).await
-        })
-        .await
+        export: &E,
+    ) -> Execution<E::Output> {
+        self.execute(&self.execution_slots, &self.kv, workflow, workflow_id, execution_id, timeout, export).await
     }
 
-    /// Runs one tick of a cron trigger through a fresh instance of `workflow`;
-    /// `Err` is the guest's own error message.
-    pub async fn handle_cron(
-        &self,
-        workflow: &Workflow,
-        workflow_id: &str,
-        execution_id: &str,
-        timeout: Option<Duration>,
-        event: &CronEvent,
-    ) -> Execution<Result<(), String>> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
-            instance.floww_workflow_handler().call_handle_cron(store, event).await
-        })
-        .await
-    }
-
-    /// Runs manual trigger `name` with `input` (JSON text) through a fresh
-    /// instance of `workflow`: the output as JSON text, or the guest's own
-    /// error message.
-    pub async fn handle_manual(
-        &self,
-        workflow: &Workflow,
-        workflow_id: &str,
-        execution_id: &str,
-        timeout: Option<Duration>,
-        name: &str,
-        input: &str,
-    ) -> Execution<Result<String, String>> {
-        self.execute(&self.webhook_slots, workflow, workflow_id, execution_id, timeout, async |instance, store| {
-            instance.floww_workflow_handler().call_handle_manual(store, name, input).await
-        })
-        .await
-    }
-
-    async fn execute<R>(
+    #[expect(clippy::too_many_arguments, reason = "one execution's parts, passed from two callers")]
+    async fn execute<E: Export>(
         &self,
         slots: &Slots,
+        kv: &Arc<Kv>,
         workflow: &Workflow,
         workflow_id: &str,
         execution_id: &str,
         timeout: Option<Duration>,
-        call: impl AsyncFnOnce(&crate::bindings::Workflow, &mut Store<ExecutionState>) -> wasmtime::Result<R>,
-    ) -> Execution<R> {
+        export: &E,
+    ) -> Execution<E::Output> {
         let caller: Arc<str> = workflow_id.into();
         let state = ExecutionState {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
             table: ResourceTable::new(),
-            kv: KvCtx { kv: self.kv.clone(), caller: caller.clone() },
+            kv: KvCtx { kv: kv.clone(), caller: caller.clone() },
             log: GuestLog::new(caller, execution_id),
             // Each memory and table is capped, and all memories together too.
             limits: ExecutionLimits::new(
@@ -280,7 +340,7 @@ impl Runtime {
         });
 
         let result = match workflow.code.pre.instantiate_async(&mut store).await {
-            Ok(instance) => call(&instance, &mut store).await,
+            Ok(instance) => export.call(instance.floww_workflow_handler(), &mut store).await,
             Err(e) => Err(e),
         };
         let result = result.map_err(|e| match e.downcast_ref::<Trap>() {

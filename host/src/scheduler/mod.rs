@@ -1,6 +1,7 @@
 //! The scheduler: runs each deployed cron trigger at the ticks its schedule
-//! names (UTC), through the runtime on a blocking thread, behind the same
-//! admission (back-pressure) as webhooks.
+//! names (UTC), through the executor, behind the same admission
+//! (back-pressure) as webhooks. Each schedule has a task of its own on the
+//! async workers; claims of ticks go to the blocking pool.
 //!
 //! Rules:
 //! - **At most once.** A tick is [claimed](Ticks::claim) durably before it
@@ -15,10 +16,9 @@
 //!   its task (the next tick runs the new version); one that drops it, or an
 //!   undeploy, stops the task and forgets its record.
 //!
-//! It reads the registry and calls the runtime; it never changes either.
+//! It reads the registry and calls the executor; it never changes either.
 
 mod postgres;
-mod schedule;
 mod ticks;
 
 use std::collections::HashMap;
@@ -30,12 +30,12 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use self::postgres::PostgresTicks;
-pub use self::schedule::{Schedule, ScheduleError};
 pub use self::ticks::{FileTicks, Ticks};
 use crate::bindings::CronEvent;
-use crate::executions::{self, Executions, Started, Status};
+use crate::executor::{Executor, Failure};
 use crate::registry::Registry;
-use crate::runtime::{Admission, ExecError, Execution, Runtime};
+use crate::storage::now_ms;
+use crate::triggers::Schedule;
 
 /// Skipped ticks are counted up to this many (a long outage of a per-second
 /// schedule would otherwise take a while to count).
@@ -48,9 +48,7 @@ const MAX_SLEEP: Duration = Duration::from_secs(60);
 /// What the scheduler's tasks share.
 struct Shared {
     registry: Arc<Registry>,
-    runtime: Arc<Runtime>,
-    admission: Arc<Admission>,
-    executions: Arc<Executions>,
+    executor: Arc<Executor>,
     ticks: Box<dyn Ticks>,
 }
 
@@ -71,14 +69,8 @@ impl Drop for Running {
 }
 
 impl Scheduler {
-    pub fn new(
-        registry: Arc<Registry>,
-        runtime: Arc<Runtime>,
-        admission: Arc<Admission>,
-        executions: Arc<Executions>,
-        ticks: Box<dyn Ticks>,
-    ) -> Scheduler {
-        Scheduler { shared: Arc::new(Shared { registry, runtime, admission, executions, ticks }) }
+    pub fn new(registry: Arc<Registry>, executor: Arc<Executor>, ticks: Box<dyn Ticks>) -> Scheduler {
+        Scheduler { shared: Arc::new(Shared { registry, executor, ticks }) }
     }
 
     /// Starts running the registry's crons, and follows its changes. Call it
@@ -138,19 +130,13 @@ async fn supervise(shared: Arc<Shared>, mut changes: watch::Receiver<u64>) {
     }
 }
 
-/// Every cron the registry's workflows declare, parsed.
+/// Every cron the registry's workflows declare.
 fn wanted(registry: &Registry) -> HashMap<JobKey, Schedule> {
     let mut wanted = HashMap::new();
     for deployment in registry.list() {
-        let workflow = &deployment.manifest.id;
         for cron in &deployment.manifest.crons {
-            match Schedule::parse(&cron.schedule) {
-                Ok(schedule) => {
-                    wanted.insert((workflow.clone(), cron.schedule.clone()), schedule);
-                }
-                // Checked at deploy; only a manifest from elsewhere gets here.
-                Err(e) => tracing::error!(%workflow, "not scheduling this cron: {e}"),
-            }
+            let key = (deployment.manifest.id.to_string(), cron.schedule.as_str().to_owned());
+            wanted.insert(key, cron.schedule.clone());
         }
     }
     wanted
@@ -171,7 +157,7 @@ async fn run(shared: Arc<Shared>, workflow: String, schedule: Schedule) {
         }
         Err(_) => return,
     };
-    let now = executions::now_ms();
+    let now = now_ms();
     if let Some(last) = last {
         skipped(&workflow, &schedule, last, now, "while the host was not running");
     }
@@ -185,7 +171,7 @@ async fn run(shared: Arc<Shared>, workflow: String, schedule: Schedule) {
         tracing::debug!(%workflow, "cron {:?}: next tick at {tick}", schedule.as_str());
         sleep_until(tick).await;
         fire(&shared, &workflow, &schedule, tick).await;
-        let now = executions::now_ms();
+        let now = now_ms();
         skipped(&workflow, &schedule, tick, now, "while the run before them was still going");
         after = tick.max(now);
     }
@@ -203,7 +189,7 @@ fn skipped(workflow: &str, schedule: &Schedule, after: u64, now: u64, why: &str)
 /// Sleeps until the wall clock reads `at` (ms since the Unix epoch).
 async fn sleep_until(at: u64) {
     loop {
-        let now = executions::now_ms();
+        let now = now_ms();
         if now >= at {
             return;
         }
@@ -214,68 +200,35 @@ async fn sleep_until(at: u64) {
 /// Runs one tick: waits for a slot, claims the tick on disk, then runs it.
 async fn fire(shared: &Arc<Shared>, workflow: &str, schedule: &Schedule, tick: u64) {
     let deployment = shared.registry.get(workflow);
-    let Some(deployment) = deployment.filter(|d| d.manifest.crons.iter().any(|c| c.schedule == schedule.as_str()))
-    else {
+    let Some(deployment) = deployment.filter(|d| d.manifest.crons.iter().any(|c| c.schedule == *schedule)) else {
         return; // undeployed a moment ago; the supervisor is stopping this task
     };
-    let run = Started::now(workflow, format!("cron {}", schedule.as_str()));
-    let execution_id = run.id.clone();
-
-    let slot = match shared.admission.enter().await {
-        Ok(slot) => slot,
-        Err(busy) => {
-            tracing::warn!(%workflow, execution = %execution_id, "cron {:?}: tick {tick} skipped: {busy}", schedule.as_str());
-            shared.executions.finish(run, Status::Rejected, Some(busy.to_string()), Vec::new());
+    let text = schedule.as_str();
+    let run = match shared.executor.admit(deployment, format!("cron {text}")).await {
+        Ok(run) => run,
+        Err(refused) => {
+            tracing::warn!(%workflow, execution = %refused.id, "cron {text:?}: tick {tick} skipped: {}", refused.busy);
             return;
         }
     };
     let claimed = {
-        let (shared, workflow, text) = (shared.clone(), workflow.to_owned(), schedule.as_str().to_owned());
+        let (shared, workflow, text) = (shared.clone(), workflow.to_owned(), text.to_owned());
         tokio::task::spawn_blocking(move || shared.ticks.claim(&workflow, &text, tick)).await
     };
+    // Unless this host claims the tick, it is no execution of its own: it ends unrecorded.
     match claimed {
         Ok(Ok(true)) => {}
         Ok(Ok(false)) => {
-            tracing::warn!(%workflow, "cron {:?}: tick {tick} already ran; not running it again", schedule.as_str());
-            return;
+            return tracing::warn!(%workflow, "cron {text:?}: tick {tick} already ran; not running it again");
         }
         Ok(Err(e)) => {
-            tracing::error!(
+            return tracing::error!(
                 %workflow,
-                "cron {:?}: could not record tick {tick}, so it does not run (it could otherwise run twice): {e}",
-                schedule.as_str()
+                "cron {text:?}: could not record tick {tick}, so it does not run (it could otherwise run twice): {e}"
             );
-            return;
         }
         Err(_) => return,
     }
-
-    let event =
-        CronEvent { schedule: schedule.as_str().to_owned(), scheduled_at: tick, fired_at: executions::now_ms() };
-    let execution = {
-        let (runtime, execution_id) = (shared.runtime.clone(), execution_id.clone());
-        // A task of its own, so stopping this cron's task doesn't cut the tick short.
-        tokio::spawn(async move {
-            let _slot = slot;
-            let manifest = &deployment.manifest;
-            runtime.handle_cron(&deployment.workflow, &manifest.id, &execution_id, manifest.timeout(), &event).await
-        })
-        .await
-    };
-    let (status, error, logs) = match execution {
-        Ok(Execution { result: Ok(Ok(())), logs }) => (Status::Completed, None, logs),
-        Ok(Execution { result: Ok(Err(message)), logs }) => (Status::Failed, Some(message), logs),
-        Ok(Execution { result: Err(e @ ExecError::Timeout(_)), logs }) => (Status::Timeout, Some(e.to_string()), logs),
-        Ok(Execution { result: Err(e), logs }) => (Status::Failed, Some(e.to_string()), logs),
-        Err(join) => (Status::Failed, Some(join.to_string()), Vec::new()),
-    };
-    let took = shared.executions.finish(run, status, error.clone(), logs);
-    match &error {
-        None => {
-            tracing::info!(%workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} ran", schedule.as_str())
-        }
-        Some(error) => tracing::warn!(
-            %workflow, execution = %execution_id, ?took, "cron {:?}: tick {tick} {}: {error}", schedule.as_str(), status.as_str()
-        ),
-    }
+    let event = CronEvent { schedule: text.to_owned(), scheduled_at: tick, fired_at: now_ms() };
+    run.run(event, |output| output.map_err(Failure::Error)).await;
 }

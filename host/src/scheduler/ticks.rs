@@ -15,18 +15,18 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use crate::registry::write_atomically;
+use crate::storage::{StorageError, StorageResult, write_atomically};
 
 /// Where claimed ticks are kept.
 pub trait Ticks: Send + Sync {
     /// The last tick of `schedule` that `workflow` fired, if any.
-    fn last(&self, workflow: &str, schedule: &str) -> io::Result<Option<u64>>;
+    fn last(&self, workflow: &str, schedule: &str) -> StorageResult<Option<u64>>;
     /// Records `tick` as fired, durably, unless it (or a later tick) was
     /// fired already: true means the caller may run it, and is the only one.
-    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> io::Result<bool>;
+    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> StorageResult<bool>;
     /// Keeps only the records of the schedules `keep(workflow, schedule)`
     /// accepts: those of crons no longer deployed go.
-    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> io::Result<()>;
+    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> StorageResult<()>;
 }
 
 /// Schedule → last tick fired, for one workflow.
@@ -41,7 +41,7 @@ pub struct FileTicks {
 
 impl FileTicks {
     /// Opens (creating) `DATA_DIR/cron`.
-    pub fn open(data_dir: &Path) -> io::Result<FileTicks> {
+    pub fn open(data_dir: &Path) -> StorageResult<FileTicks> {
         let dir = data_dir.join("cron");
         fs::create_dir_all(&dir)?;
         Ok(FileTicks { dir, files: Mutex::default() })
@@ -49,12 +49,12 @@ impl FileTicks {
 }
 
 impl Ticks for FileTicks {
-    fn last(&self, workflow: &str, schedule: &str) -> io::Result<Option<u64>> {
+    fn last(&self, workflow: &str, schedule: &str) -> StorageResult<Option<u64>> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         Ok(self.fired(&mut files, workflow)?.get(schedule).copied())
     }
 
-    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> io::Result<bool> {
+    fn claim(&self, workflow: &str, schedule: &str, tick: u64) -> StorageResult<bool> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         let fired = self.fired(&mut files, workflow)?;
         if fired.get(schedule).is_some_and(|&last| last >= tick) {
@@ -67,7 +67,7 @@ impl Ticks for FileTicks {
         Ok(true)
     }
 
-    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> io::Result<()> {
+    fn retain(&self, keep: &dyn Fn(&str, &str) -> bool) -> StorageResult<()> {
         let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
         for workflow in self.workflows_on_disk()? {
             let fired = self.fired(&mut files, &workflow)?;
@@ -87,26 +87,25 @@ impl Ticks for FileTicks {
 }
 
 impl FileTicks {
-    fn fired<'a>(&self, files: &'a mut HashMap<String, Fired>, workflow: &str) -> io::Result<&'a Fired> {
+    fn fired<'a>(&self, files: &'a mut HashMap<String, Fired>, workflow: &str) -> StorageResult<&'a Fired> {
         if !files.contains_key(workflow) {
             let fired = match fs::read(self.path(workflow)) {
-                Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| {
-                    io::Error::new(io::ErrorKind::InvalidData, format!("{}: {e}", self.path(workflow).display()))
-                })?,
+                Ok(bytes) => serde_json::from_slice(&bytes)
+                    .map_err(|e| StorageError::corrupt(self.path(workflow).display(), e))?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Fired::new(),
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             };
             files.insert(workflow.to_owned(), fired);
         }
         Ok(&files[workflow])
     }
 
-    fn write(&self, workflow: &str, fired: &Fired) -> io::Result<()> {
-        let json = serde_json::to_vec_pretty(fired).map_err(io::Error::other)?;
-        write_atomically(&self.path(workflow), &json)
+    fn write(&self, workflow: &str, fired: &Fired) -> StorageResult<()> {
+        let json = serde_json::to_vec_pretty(fired).map_err(StorageError::failed)?;
+        Ok(write_atomically(&self.path(workflow), &json)?)
     }
 
-    fn workflows_on_disk(&self) -> io::Result<Vec<String>> {
+    fn workflows_on_disk(&self) -> StorageResult<Vec<String>> {
         let mut workflows = Vec::new();
         for entry in fs::read_dir(&self.dir)? {
             let path = entry?.path();

@@ -13,7 +13,7 @@ use postgres::NoTls;
 use postgres::error::SqlState;
 use r2d2_postgres::PostgresConnectionManager;
 
-use crate::kv::{StorageError, StorageResult};
+use super::{StorageError, StorageResult};
 
 pub type Connection = r2d2::PooledConnection<PostgresConnectionManager<NoTls>>;
 
@@ -170,11 +170,6 @@ fn why(e: &postgres::Error) -> String {
     text
 }
 
-/// A PostgreSQL error where an `io::Error` is wanted (deployments, cron ticks).
-pub fn io_error(e: postgres::Error) -> std::io::Error {
-    std::io::Error::other(storage_error(e))
-}
-
 /// Whether a transaction lost a race it can win by running again: a
 /// serialization failure, a deadlock, or a row another writer inserted first.
 pub fn is_retryable(e: &postgres::Error) -> bool {
@@ -189,43 +184,10 @@ pub fn ms(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
-/// A database of its own on the server `FLOWW_TEST_POSTGRES` names, dropped
-/// with the value: for tests that run on PostgreSQL.
-pub struct ScratchDatabase {
-    server: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    /// Creates the database; panics with what to do when there's no server.
-    pub fn create() -> ScratchDatabase {
-        let server = std::env::var("FLOWW_TEST_POSTGRES").expect(
-            "the PostgreSQL tests need FLOWW_TEST_POSTGRES=postgres://… naming a server; \
-             `bash scripts/test.sh` starts a throwaway one and runs every test",
-        );
-        let name = format!("floww_test_{}", uuid::Uuid::now_v7().simple());
-        let mut admin = postgres::Client::connect(&server, NoTls).expect("connect to FLOWW_TEST_POSTGRES");
-        admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("create a test database");
-        ScratchDatabase { server, name }
-    }
-
-    pub fn url(&self) -> String {
-        let base = self.server.rsplit_once('/').expect("FLOWW_TEST_POSTGRES ends in /DATABASE").0;
-        format!("{base}/{}", self.name)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        if let Ok(mut admin) = postgres::Client::connect(&self.server, NoTls) {
-            let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::storage::ScratchDatabase;
 
     #[test]
     fn a_database_migrated_by_a_newer_floww_is_refused() {

@@ -5,11 +5,33 @@ use chrono::{DateTime, Utc};
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
 
-/// A checked cron expression.
-#[derive(Debug, Clone)]
+/// A checked cron expression. Kept as its text; read back by parsing it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct Schedule {
     text: String,
     cron: Cron,
+}
+
+impl PartialEq for Schedule {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for Schedule {}
+
+impl TryFrom<String> for Schedule {
+    type Error = ScheduleError;
+    fn try_from(text: String) -> Result<Self, ScheduleError> {
+        Schedule::parse(&text)
+    }
+}
+
+impl From<Schedule> for String {
+    fn from(schedule: Schedule) -> String {
+        schedule.text
+    }
 }
 
 /// Why a cron expression is refused.

@@ -1,0 +1,227 @@
+//! A host, assembled: [`Config`] says where its state lives and its limits;
+//! [`Host::open`] opens the stores (the data dir, or PostgreSQL), the admin
+//! token, the runtime and the workflows deployed before, and starts the
+//! background work (KV expiry sweep, record pruning, on PostgreSQL following
+//! deploys made through other hosts); [`Host::serve`] serves a listener with
+//! the scheduler running until told to stop. The CLI's `serve` and `dev`
+//! only map flags to a `Config`; the benches and the in-process tests build
+//! hosts the same way.
+
+#[cfg(test)]
+mod router_tests;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use axum::Router;
+
+use crate::executions::{Executions, PostgresRecords, RecordStore, Retention, SledRecords};
+use crate::executor::Executor;
+use crate::http::auth::{load_or_create_token, token_path};
+use crate::http::{AppState, HttpLimits, router};
+use crate::kv::{Backend, Kv, PostgresBackend, SledBackend};
+use crate::registry::{
+    DeployError, DeployOptions, Deployment, DeploymentStore, FileDeployments, PostgresDeployments, Registry,
+};
+use crate::runtime::{Limits, Runtime};
+use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
+use crate::storage::Database;
+
+/// Where a host keeps its state, and its limits.
+/// Not `Debug`: it holds the admin token and the database URL.
+#[derive(Clone)]
+pub struct Config {
+    /// KV data, deployments, records and ticks (with `store`: only the admin
+    /// token and compiled code); created if missing.
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL: keep KV data, deployments, records and ticks there.
+    pub store: Option<String>,
+    /// Most connections to the `store` database.
+    pub store_connections: u32,
+    /// Acknowledge KV writes only once they are on disk (sled).
+    pub fsync: bool,
+    /// The admin API's bearer token; `None`: read or create `DATA_DIR/admin-token`.
+    pub token: Option<String>,
+    pub limits: Limits,
+    /// Executions that may wait for a slot; beyond that, callers are turned away.
+    pub max_queue: usize,
+    pub http: HttpLimits,
+    pub retention: Retention,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".floww"),
+            store: None,
+            store_connections: 16,
+            fsync: true,
+            token: None,
+            limits: Limits::default(),
+            max_queue: 128,
+            http: HttpLimits::default(),
+            retention: Retention { max_age: Duration::from_secs(7 * 24 * 60 * 60), per_workflow: 1000 },
+        }
+    }
+}
+
+/// An open host, ready to serve.
+pub struct Host {
+    pub registry: Arc<Registry>,
+    pub runtime: Arc<Runtime>,
+    pub executor: Arc<Executor>,
+    pub kv: Arc<Kv>,
+    pub executions: Arc<Executions>,
+    token: Arc<str>,
+    http: HttpLimits,
+    ticks: Box<dyn Ticks>,
+}
+
+/// Where a host keeps its state: the data dir (sled and files), or PostgreSQL.
+struct Stores {
+    deployments: Box<dyn DeploymentStore>,
+    kv: Arc<dyn Backend>,
+    records: Box<dyn RecordStore>,
+    ticks: Box<dyn Ticks>,
+    database: Option<Arc<Database>>,
+}
+
+/// How often expired KV items are removed from disk (they are invisible from
+/// the moment they expire), and old execution records pruned.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+impl Host {
+    /// Opens the host `config` describes, serving the workflows deployed before.
+    pub fn open(config: &Config) -> anyhow::Result<Host> {
+        let data_dir = &config.data_dir;
+        std::fs::create_dir_all(data_dir)
+            .with_context(|| format!("could not create the data dir {}", data_dir.display()))?;
+        let token = match &config.token {
+            Some(token) if !token.trim().is_empty() => token.clone(),
+            Some(_) => bail!("the admin token is empty"),
+            None => load_or_create_token(data_dir).with_context(|| {
+                format!("could not read or create the admin token {}", token_path(data_dir).display())
+            })?,
+        };
+        let stores = open_stores(config)?;
+        let executions = Arc::new(Executions::new(stores.records, config.retention));
+        // The KV store asks the registry which workflows exist; the registry
+        // is made after the runtime, which needs the KV store.
+        let directory = Arc::new(crate::registry::Directory::default());
+        let kv = Arc::new(Kv::new(stores.kv, directory.clone()));
+        let runtime = Runtime::new(kv.clone(), config.limits, &data_dir.join("cache"))
+            .map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
+        let runtime = Arc::new(runtime);
+        let registry = Arc::new(Registry::new(runtime.clone(), stores.deployments));
+        directory.set(&registry);
+
+        let loaded = registry.load()?;
+        if !loaded.is_empty() {
+            let ids: Vec<&str> = loaded.iter().map(|id| id.as_str()).collect();
+            tracing::info!("serving workflows deployed before: {}", ids.join(", "));
+        }
+        if let Some(db) = stores.database {
+            crate::registry::watch(db, &registry);
+        }
+        every(SWEEP_EVERY, "floww-kv-expiry", &kv, |kv| kv.remove_expired().map_err(|e| e.to_string()));
+        every(PRUNE_EVERY, "floww-prune", &executions, |ex| ex.prune().map_err(|e| e.to_string()));
+        let concurrency = config.limits.concurrency;
+        let executor = Arc::new(Executor::new(runtime.clone(), concurrency, config.max_queue, executions.clone()));
+        Ok(Host {
+            registry,
+            runtime,
+            executor,
+            kv,
+            executions,
+            token: token.into(),
+            http: config.http,
+            ticks: stores.ticks,
+        })
+    }
+
+    /// Deploys (or redeploys) `id` from component bytes.
+    pub fn deploy(&self, id: &str, bytes: &[u8]) -> Result<Arc<Deployment>, DeployError> {
+        self.registry.deploy(id, bytes, DeployOptions::default())
+    }
+
+    /// The host's routes: webhooks, the admin API, metrics and health.
+    pub fn router(&self) -> Router {
+        router(AppState {
+            registry: self.registry.clone(),
+            executor: self.executor.clone(),
+            kv: self.kv.clone(),
+            token: self.token.clone(),
+            executions: self.executions.clone(),
+            limits: self.http,
+        })
+    }
+
+    /// Serves `listener` with the scheduler running, until `shutdown`
+    /// resolves and the requests under way have been answered; then writes
+    /// the execution records still queued.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let app = self.router();
+        let _scheduler = Scheduler::new(self.registry.clone(), self.executor.clone(), self.ticks).start();
+        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        if let Err(e) = self.executions.flush() {
+            tracing::error!("could not write the last execution records: {e}");
+        }
+        Ok(())
+    }
+}
+
+fn open_stores(config: &Config) -> anyhow::Result<Stores> {
+    if let Some(url) = &config.store {
+        let db = Arc::new(Database::connect(url, config.store_connections)?);
+        return Ok(Stores {
+            deployments: Box::new(PostgresDeployments::new(db.clone())),
+            kv: Arc::new(PostgresBackend::new(db.clone())),
+            records: Box::new(PostgresRecords::new(db.clone())),
+            ticks: Box::new(PostgresTicks::new(db.clone())),
+            database: Some(db),
+        });
+    }
+    let data_dir = &config.data_dir;
+    let deployments = FileDeployments::open(data_dir).context("could not open the deployed workflows")?;
+    let backend = SledBackend::open(&data_dir.join("kv"), config.fsync).with_context(|| {
+        format!("could not open the KV store in {} (is another floww using it?)", data_dir.display())
+    })?;
+    let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
+    let ticks = FileTicks::open(data_dir).context("could not open the cron records")?;
+    Ok(Stores {
+        deployments: Box::new(deployments),
+        kv: Arc::new(backend),
+        records: Box::new(records),
+        ticks: Box::new(ticks),
+        database: None,
+    })
+}
+
+/// Runs `work` on `target` every `period` on a thread of its own, for as
+/// long as `target` lives.
+fn every<T: Send + Sync + 'static>(
+    period: Duration,
+    name: &str,
+    target: &Arc<T>,
+    work: fn(&T) -> Result<usize, String>,
+) {
+    let target = Arc::downgrade(target);
+    let thread_name = name.to_owned();
+    let run = move || {
+        while let Some(target) = target.upgrade() {
+            if let Err(e) = work(&target) {
+                tracing::warn!("{thread_name}: {e}");
+            }
+            drop(target);
+            std::thread::sleep(period);
+        }
+    };
+    std::thread::Builder::new().name(name.into()).spawn(run).expect("spawn a housekeeping thread");
+}
