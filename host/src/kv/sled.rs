@@ -1,9 +1,12 @@
 //! The embedded backend: one sled database in the data dir.
 //!
 //! Trees: `tables` (table → owner), `grants` (table NUL workflow → rights),
-//! `grantees` (workflow NUL table, an index for listing a workflow's tables) and
-//! `items` (table NUL key → header + JSON). Names never hold NUL, so a prefix
-//! scan on `table NUL` lists exactly one table, in name order.
+//! `grantees` (workflow NUL table, an index for listing a workflow's tables),
+//! `items` (table NUL key → header + JSON), `expiry` (expires-at as 8
+//! big-endian bytes, then the item's key → nothing: the items that expire, in
+//! time order, so the sweep reads only those due) and `meta` (marks that the
+//! expiry index is whole). Names never hold NUL, so a prefix scan on
+//! `table NUL` lists exactly one table, in name order.
 //!
 //! Writes go through sled transactions (all or nothing) and are made durable
 //! by group commit: concurrent writers share one flush instead of each paying
@@ -20,12 +23,18 @@ use crate::storage::{StorageError, StorageResult};
 
 const SEP: u8 = 0;
 
+const META: &str = "meta";
+/// In `meta` once the expiry index lists every expiring item: stores
+/// written before the index have none.
+const INDEXED: &[u8] = b"expiry-index";
+
 pub struct SledBackend {
     db: sled::Db,
     tables: sled::Tree,
     grants: sled::Tree,
     grantees: sled::Tree,
     items: sled::Tree,
+    expiry: sled::Tree,
     /// `None`: writes are acknowledged before they reach the disk.
     commits: Option<GroupCommit>,
 }
@@ -49,14 +58,39 @@ impl SledBackend {
     }
 
     fn with_db(db: sled::Db, durable: bool) -> StorageResult<Self> {
-        Ok(Self {
+        let backend = Self {
             tables: db.open_tree("tables")?,
             grants: db.open_tree("grants")?,
             grantees: db.open_tree("grantees")?,
             items: db.open_tree("items")?,
+            expiry: db.open_tree("expiry")?,
             commits: durable.then(GroupCommit::default),
             db,
-        })
+        };
+        backend.index_expiries()?;
+        Ok(backend)
+    }
+
+    /// Builds the expiry index from every item, unless it is built already.
+    /// Runs before the store is shared, so no write races it.
+    fn index_expiries(&self) -> StorageResult<()> {
+        let meta = self.db.open_tree(META)?;
+        if meta.contains_key(INDEXED)? {
+            return Ok(());
+        }
+        // Entries from a build that a crash cut short.
+        self.expiry.clear()?;
+        for entry in self.items.iter() {
+            let (k, bytes) = entry?;
+            if let Some(due) = due(expires_at(&bytes), &k) {
+                self.expiry.insert(due, &[])?;
+            }
+        }
+        // The whole index reaches the disk before the mark that trusts it.
+        self.db.flush()?;
+        meta.insert(INDEXED, &[])?;
+        self.db.flush()?;
+        Ok(())
     }
 
     /// Makes every change so far durable before the caller acknowledges it.
@@ -179,6 +213,22 @@ fn encode_item(item: &Item) -> Vec<u8> {
     v
 }
 
+/// The expiry in an item record's header, if it has one.
+fn expires_at(bytes: &[u8]) -> Option<u64> {
+    let at = u64::from_be_bytes(bytes.get(24..HEADER)?.try_into().expect("8 bytes"));
+    Some(at).filter(|&at| at != 0)
+}
+
+/// The expiry index key of the item under `k`, if it expires.
+fn due(expires_at: Option<u64>, k: &[u8]) -> Option<Vec<u8>> {
+    // 0 is stored as "never".
+    let at = expires_at.filter(|&at| at != 0)?;
+    let mut due = Vec::with_capacity(8 + k.len());
+    due.extend_from_slice(&at.to_be_bytes());
+    due.extend_from_slice(k);
+    Some(due)
+}
+
 fn decode_item(key: String, bytes: &[u8]) -> StorageResult<Item> {
     if bytes.len() < HEADER {
         return Err(corrupt("item record"));
@@ -205,26 +255,40 @@ fn fail<T>(index: usize, failure: WriteFailure) -> TxResult<T> {
     Err(ConflictableTransactionError::Abort(Abort::Failed { index, failure }))
 }
 
-/// The live item under `k` inside a transaction.
-fn live(items: &TransactionalTree, key: &str, k: &[u8], now_ms: u64) -> TxResult<Option<Item>> {
+/// The item stored under `k` inside a transaction, expired or not.
+fn stored(items: &TransactionalTree, key: &str, k: &[u8]) -> TxResult<Option<Item>> {
     let Some(bytes) = items.get(k)? else { return Ok(None) };
     let item = decode_item(key.to_owned(), &bytes)
         .map_err(|e| ConflictableTransactionError::Storage(sled::Error::Unsupported(e.to_string())))?;
-    Ok(Some(item).filter(|item| item.is_live(now_ms)))
+    Ok(Some(item))
 }
 
-fn apply(items: &TransactionalTree, index: usize, write: &Write<'_>, now_ms: u64) -> TxResult<Written> {
+fn apply(
+    items: &TransactionalTree,
+    expiry: &TransactionalTree,
+    index: usize,
+    write: &Write<'_>,
+    now_ms: u64,
+) -> TxResult<Written> {
     let (key, k) = (write.key(), pair(write.table(), write.key()));
-    let old = live(items, key, &k, now_ms)?;
-    let change = match write.change(old.as_ref(), now_ms) {
+    let stored = stored(items, key, &k)?;
+    let old = stored.as_ref().filter(|item| item.is_live(now_ms));
+    let change = match write.change(old, now_ms) {
         Ok(change) => change,
         Err(failure) => return fail(index, failure),
     };
+    // An expired item not yet swept is replaced too: its entry goes with it.
+    if let Some(due) = due(stored.as_ref().and_then(|s| s.expires_at), &k) {
+        expiry.remove(due)?;
+    }
     let version = match change.stored() {
         Some((value, expires_at)) => {
             let version = items.generate_id()? + 1;
-            let created_at = old.as_ref().map_or(now_ms, |o| o.created_at);
+            let created_at = old.map_or(now_ms, |o| o.created_at);
             let item = Item { key: key.to_owned(), value, created_at, updated_at: now_ms, version, expires_at };
+            if let Some(due) = due(expires_at, &k) {
+                expiry.insert(due, &[])?;
+            }
             items.insert(k, encode_item(&item))?;
             version
         }
@@ -339,13 +403,13 @@ impl Backend for SledBackend {
         writes: &[Write<'_>],
         now_ms: u64,
     ) -> Result<Vec<Written>, WriteError> {
-        let done = (&self.tables, &self.items).transaction(|(tables, items)| {
+        let done = (&self.tables, &self.items, &self.expiry).transaction(|(tables, items, expiry)| {
             for table in new_tables {
                 if tables.insert(table.as_bytes(), owner.as_bytes())?.is_some() {
                     return fail(0, WriteFailure::TableTaken);
                 }
             }
-            writes.iter().enumerate().map(|(index, write)| apply(items, index, write, now_ms)).collect()
+            writes.iter().enumerate().map(|(index, write)| apply(items, expiry, index, write, now_ms)).collect()
         });
         let written = match done {
             Ok(written) => written,
@@ -367,15 +431,26 @@ impl Backend for SledBackend {
     }
 
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {
+        // Items expire at or before `now_ms`.
+        let end = match now_ms.checked_add(1) {
+            Some(after) => Bound::Excluded(after.to_be_bytes().to_vec()),
+            None => Bound::Unbounded,
+        };
         let mut removed = 0;
-        for entry in self.items.iter() {
-            let (k, bytes) = entry?;
-            if bytes.len() >= HEADER && !decode_item(String::new(), &bytes[..HEADER])?.is_live(now_ms) {
-                // Only if unchanged: a concurrent write may have renewed it.
-                if self.items.compare_and_swap(&k, Some(&bytes), None::<&[u8]>)?.is_ok() {
-                    removed += 1;
+        for entry in self.expiry.range::<Vec<u8>, _>((Bound::Unbounded, end)) {
+            let (due, _) = entry?;
+            let (at, k) = due.split_first_chunk::<8>().ok_or_else(|| corrupt("expiry entry"))?;
+            let at = u64::from_be_bytes(*at);
+            let gone = (&self.items, &self.expiry).transaction(|(items, expiry)| {
+                expiry.remove(&due)?;
+                // Only if it still expires then: a concurrent write may have renewed it.
+                let expired = items.get(k)?.is_some_and(|bytes| expires_at(&bytes) == Some(at));
+                if expired {
+                    items.remove(k)?;
                 }
-            }
+                Ok(expired)
+            })?;
+            removed += usize::from(gone);
         }
         Ok(removed)
     }
@@ -385,12 +460,116 @@ impl Backend for SledBackend {
 mod tests {
     use super::*;
 
+    fn set<'a>(key: &'a str, ttl_ms: Option<u64>) -> Write<'a> {
+        Write::Set { table: "t", key, value: "1", ttl_ms }
+    }
+
+    /// The expiry index as (expires-at, key), in order.
+    fn index(db: &SledBackend) -> Vec<(u64, String)> {
+        let entry = |e: sled::Result<(sled::IVec, sled::IVec)>| {
+            let (due, _) = e.unwrap();
+            let (at, k) = due.split_first_chunk::<8>().unwrap();
+            (u64::from_be_bytes(*at), second(k).unwrap())
+        };
+        db.expiry.iter().map(entry).collect()
+    }
+
     #[test]
     fn expired_items_leave_the_disk_when_swept() {
         let db = SledBackend::temporary().unwrap();
-        db.write("o", &["t"], &[Write::Set { table: "t", key: "k", value: "1", ttl_ms: Some(40) }], 10).unwrap();
+        db.write("o", &["t"], &[set("k", Some(40))], 10).unwrap();
         assert_eq!(db.remove_expired(50).unwrap(), 1);
         assert_eq!(db.items.len(), 0);
+        assert_eq!(db.expiry.len(), 0);
+    }
+
+    #[test]
+    fn the_sweep_removes_due_items_and_leaves_later_and_lasting_ones() {
+        let db = SledBackend::temporary().unwrap();
+        db.write("o", &["t"], &[set("soon", Some(40)), set("later", Some(100)), set("ever", None)], 10).unwrap();
+        assert_eq!(index(&db), [(50, "soon".into()), (110, "later".into())]);
+        assert_eq!(db.remove_expired(49).unwrap(), 0);
+        assert_eq!(db.remove_expired(50).unwrap(), 1);
+        assert!(db.get("t", "soon", 0).unwrap().is_none());
+        assert_eq!(index(&db), [(110, "later".into())]);
+        assert_eq!(db.remove_expired(200).unwrap(), 1);
+        assert_eq!(db.keys("t", Range { prefix: "", after: None, limit: 10 }, 0).unwrap().entries, ["ever"]);
+        assert!(index(&db).is_empty());
+    }
+
+    #[test]
+    fn a_renewed_item_is_not_swept_at_its_old_expiry() {
+        let db = SledBackend::temporary().unwrap();
+        let first = ["later", "lasting", "counted", "deleted"].map(|k| set(k, Some(40)));
+        db.write("o", &["t"], &first, 10).unwrap();
+        let renew = [
+            set("later", Some(100)),
+            set("lasting", None),
+            Write::Increment { table: "t", key: "counted", delta: 1 },
+            Write::Delete { table: "t", key: "deleted" },
+        ];
+        db.write("o", &[], &renew, 20).unwrap();
+        assert_eq!(index(&db), [(50, "counted".into()), (120, "later".into())], "an increment keeps the expiry");
+        assert_eq!(db.remove_expired(50).unwrap(), 1);
+        assert!(db.get("t", "later", 50).unwrap().is_some());
+        assert!(db.get("t", "lasting", 50).unwrap().is_some());
+        // Rewriting an expired item that the sweep has not reached drops its entry too.
+        db.write("o", &[], &[set("later", None)], 130).unwrap();
+        assert!(index(&db).is_empty());
+    }
+
+    #[test]
+    fn an_entry_left_by_a_renewal_removes_nothing() {
+        let db = SledBackend::temporary().unwrap();
+        db.write("o", &["t"], &[set("k", Some(100))], 10).unwrap();
+        // As if the sweep read the entry of an expiry that a write has since replaced.
+        db.expiry.insert(due(Some(50), &pair("t", "k")).unwrap(), &[]).unwrap();
+        assert_eq!(db.remove_expired(50).unwrap(), 0);
+        assert!(db.get("t", "k", 50).unwrap().is_some());
+        assert_eq!(index(&db), [(110, "k".into())]);
+    }
+
+    #[test]
+    fn the_index_is_built_once_for_a_store_written_without_one() {
+        let db = SledBackend::temporary().unwrap();
+        db.write("o", &["t"], &[set("b", Some(40)), set("a", Some(90)), set("c", None)], 10).unwrap();
+        let built = index(&db);
+        // A store of an earlier version: items, but neither index nor mark.
+        db.expiry.clear().unwrap();
+        db.db.open_tree(META).unwrap().remove(INDEXED).unwrap();
+        let sled = db.db.clone();
+        drop(db);
+        let db = SledBackend::with_db(sled.clone(), false).unwrap();
+        assert_eq!(index(&db), built);
+        assert_eq!(built, [(50, "b".into()), (100, "a".into())]);
+        assert_eq!(db.remove_expired(50).unwrap(), 1);
+        // The mark holds: opening again trusts the index as it is.
+        db.expiry.clear().unwrap();
+        drop(db);
+        assert!(index(&SledBackend::with_db(sled, false).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn the_sweep_reads_the_index_not_the_items() {
+        let db = SledBackend::temporary().unwrap();
+        let lasting: Vec<String> = (0..1000).map(|n| format!("k{n:04}")).collect();
+        let writes: Vec<Write> = lasting.iter().map(|k| set(k, None)).collect();
+        db.write("o", &["t"], &writes, 10).unwrap();
+        db.write("o", &[], &[set("due", Some(40))], 10).unwrap();
+        assert_eq!(index(&db), [(50, "due".into())]);
+        // An expired record that the index does not list stays: the sweep never looks at items.
+        let unlisted = Item {
+            key: "unlisted".into(),
+            value: "1".into(),
+            created_at: 1,
+            updated_at: 1,
+            version: 1,
+            expires_at: Some(2),
+        };
+        db.items.insert(pair("t", "unlisted"), encode_item(&unlisted)).unwrap();
+        assert_eq!(db.remove_expired(50).unwrap(), 1);
+        assert_eq!(db.items.len(), 1001);
+        assert!(db.items.contains_key(pair("t", "unlisted")).unwrap());
     }
 
     #[test]
