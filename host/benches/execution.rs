@@ -71,7 +71,7 @@ impl Bench {
             |id: &str, name| host.deploy(id, &std::fs::read(guest(name)).expect("read the component")).expect("deploy");
         let (noop, kv_gets) = (deploy("noop", "bench/guests/noop"), deploy("kv-gets", "bench/guests/kv-gets"));
         let kv_store = deploy("kv-store", "examples/kv-store");
-        let rt = tokio::runtime::Builder::new_current_thread().build().expect("a tokio runtime");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
         Self { rt, host, noop, kv_gets, kv_store, _data: data }
     }
 

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -450,4 +451,53 @@ fn a_flood_of_endless_loops_gets_503_with_retry_after_then_service_resumes() {
     assert_eq!(got, (200, json!({"ok": 1})));
     host.stop();
     assert_eq!(stored_tables(data.path()).keys().collect::<Vec<_>>(), ["after"]);
+}
+
+/// The deadline is wall-clock time: a guest asleep in a host call, one that
+/// naps forever, and more CPU loops than cores all get their 504 within a
+/// second of `--timeout`, all at once.
+#[test]
+fn sleepers_nappers_and_crowded_loops_are_stopped_within_a_second_of_the_deadline() {
+    let (host, _data) = start();
+    let loops = std::thread::available_parallelism().map_or(2, usize::from) * 2;
+    let paths = [vec!["/hostile/sleep"; 2], vec!["/hostile/naps"; 2], vec!["/hostile/loop"; loops]].concat();
+    let answers = std::thread::scope(|scope| {
+        let posts: Vec<_> = paths
+            .iter()
+            .map(|path| {
+                let host = &host;
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let (status, body) = host.post(path, json!({}));
+                    (path, status, body, started.elapsed())
+                })
+            })
+            .collect();
+        posts.into_iter().map(|post| post.join().expect("a caller")).collect::<Vec<_>>()
+    });
+    for (path, status, body, took) in answers {
+        assert_eq!(status, 504, "{path}: {body}");
+        assert_eq!(body["error"], "workflow \"hostile\" timed out: it ran past its 2s limit and was stopped");
+        assert!(took < Duration::from_secs(3), "{path} answered after {took:?}, over a second past its 2 s deadline");
+    }
+    let set = owner(&host, json!({"op": "set", "table": "after", "key": "k", "value": 1}));
+    assert_eq!(set, (200, json!({"ok": null})));
+}
+
+/// A graceful stop waits for the executions under way, but none runs past
+/// its deadline: SIGTERM during a minute-long sleep ends the host within a
+/// second of the sleeper's 2 s deadline, and the sleeper's caller gets its 504.
+#[test]
+fn a_graceful_stop_waits_no_longer_than_the_deadline_of_a_sleeper() {
+    let (host, _data) = start();
+    let url = format!("{}/webhook/hostile/sleep", host.url);
+    let started = Instant::now();
+    let sleeper = std::thread::spawn(move || answer(reqwest::blocking::Client::new().post(url).body("{}")));
+    while !host.request("GET", "/metrics").send().unwrap().text().unwrap().contains("floww_executions_running 1") {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    host.stop();
+    assert!(started.elapsed() < Duration::from_secs(3), "stopped after {:?}", started.elapsed());
+    let a = sleeper.join().expect("the sleeper's caller");
+    assert_eq!(a.status, 504, "{}", a.json);
 }

@@ -24,7 +24,7 @@ mod pool;
 
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, Linker, ResourceTable};
@@ -39,7 +39,8 @@ use self::pool::{DEPLOY_SLOTS, Slots};
 use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
 
-/// How often the epoch advances: the granularity of execution deadlines.
+/// How often the epoch advances: how often running wasm yields its worker
+/// and checks its deadline.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Per-store caps beyond memory: a component built by Rust needs a handful of
@@ -330,29 +331,28 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
         let timeout = timeout.unwrap_or(self.limits.timeout);
-        // At every tick the guest yields to the other tasks of its worker;
-        // at the deadline it is stopped.
-        let mut ticks_left = deadline_ticks(timeout);
+        // The deadline is a wall-clock instant. Running wasm checks it at every
+        // epoch tick (and yields to the other tasks of its worker); a guest
+        // blocked in a host call (a sleep, a KV write) is dropped by the timer.
+        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
-            ticks_left -= 1;
-            if ticks_left == 0 { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+            if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
         });
 
-        let result = match workflow.code.pre.instantiate_async(&mut store).await {
-            Ok(instance) => export.call(instance.floww_workflow_handler(), &mut store).await,
-            Err(e) => Err(e),
+        let run = async {
+            let instance = workflow.code.pre.instantiate_async(&mut store).await?;
+            export.call(instance.floww_workflow_handler(), &mut store).await
         };
-        let result = result.map_err(|e| match e.downcast_ref::<Trap>() {
-            Some(Trap::Interrupt) => ExecError::Timeout(timeout),
-            _ => ExecError::Trap(e),
-        });
+        let result = match tokio::time::timeout_at(deadline.into(), run).await {
+            Ok(result) => result.map_err(|e| match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => ExecError::Timeout(timeout),
+                _ => ExecError::Trap(e),
+            }),
+            Err(_) => Err(ExecError::Timeout(timeout)),
+        };
         Execution { result, logs: store.into_data().log.into_lines() }
     }
-}
-
-fn deadline_ticks(timeout: Duration) -> u64 {
-    (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64
 }
 
 /// Advances the engine's epoch until the engine is dropped.

@@ -1,5 +1,5 @@
 //! A guest that misbehaves on purpose, so tests can check that the host contains
-//! it: it traps, loops, eats memory, answers with a body far over the host's
+//! it: it traps, loops, sleeps, eats memory, answers with a body far over the host's
 //! limit, floods the KV store, and tries to reach files, the environment, the
 //! network and other workflows' tables. `/hostile/remember` keeps state in
 //! globals to see whether any survives an execution. `/hostile/echo` and
@@ -18,6 +18,8 @@ floww::workflow! {
     "/hostile/panic" => panic,
     "/hostile/unreachable" => unreachable,
     "/hostile/loop" => endless_loop,
+    "/hostile/sleep" => sleep,
+    "/hostile/naps" => naps,
     "/hostile/memory" => memory,
     "/hostile/recurse" => recurse,
     "/hostile/escape" => escape,
@@ -44,6 +46,19 @@ fn endless_loop(_ctx: &Context, _req: Request) -> Result<Response> {
     let mut n: u64 = 0;
     loop {
         n = black_box(n.wrapping_add(1));
+    }
+}
+
+/// Sleeps for a minute: a host call, not wasm, so no epoch tick sees it.
+fn sleep(_ctx: &Context, _req: Request) -> Result<Response> {
+    std::thread::sleep(std::time::Duration::from_secs(60));
+    Ok(Response::json(200, &json!({ "slept": 60 })))
+}
+
+/// Naps 100 ms at a time, forever: barely runs, never ends.
+fn naps(_ctx: &Context, _req: Request) -> Result<Response> {
+    loop {
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
