@@ -246,7 +246,7 @@ pub fn stored_tables(data_dir: &Path) -> BTreeMap<String, StoredTable> {
 }
 
 fn tables_in(store: &dyn Backend) -> BTreeMap<String, StoredTable> {
-    let everything = Range { prefix: "", after: None, limit: usize::MAX };
+    let everything = Range { prefix: "", after: None, limit: usize::MAX, max_bytes: usize::MAX };
     let tables = store.tables().expect("list tables");
     tables
         .into_iter()

@@ -237,6 +237,29 @@ fn manual_invoke_answers_404_401_and_the_workflows_failures() {
     assert_eq!(invoke(&host, d, "manual-probe", "echo", "1").json["output"], json!({"input": 1}));
 }
 
+/// A guest's error message is its own text, of any size: the answer, the
+/// record and the log get its first 16 KiB.
+#[test]
+fn a_huge_error_message_is_cut_in_the_answer_the_record_and_the_log() {
+    let (host, data) = Host::start(&[MANUAL]);
+    let d = data.path();
+    let input = json!("x".repeat(8 << 20)).to_string();
+    let failed = invoke(&host, d, "manual-probe", "fail", &input);
+    assert_eq!(failed.status, 500, "{}", failed.json);
+    let message = error(&failed);
+    assert!(message.starts_with("nothing to do: \"xxx"), "{}", &message[..40]);
+    let whole = "nothing to do: ".len() + input.len();
+    assert!(message.ends_with(&format!("… (cut: {whole} bytes in all)")), "{}", &message[message.len() - 40..]);
+    assert!(message.len() < 17 * 1024, "{} bytes", message.len());
+
+    let id = failed.json["executionId"].as_str().unwrap();
+    let record = answer(api(&host, d, "GET", &format!("/executions/{id}")));
+    let kept = record.json["error"].as_str().unwrap();
+    assert!(kept.starts_with("the workflow returned an error: nothing to do:"), "{}", &kept[..60]);
+    assert!(kept.len() < 17 * 1024, "{} bytes", kept.len());
+    assert!(host.logs().len() < 1 << 20, "the host's log holds {} bytes", host.logs().len());
+}
+
 #[test]
 fn floww_invoke_prints_the_output_json() {
     let (host, data) = Host::start(&[MANUAL]);

@@ -285,7 +285,9 @@ impl Kv {
     /// in the batch, so a batch can create an item and then increment it.
     ///
     /// Each write needs the right it would need alone; a write to a table that
-    /// doesn't exist creates it, owned by the running workflow.
+    /// doesn't exist creates it, owned by the running workflow. A batch holds at
+    /// most 1,000 writes; a longer one is [`KvError::InvalidInput`] with index
+    /// 1000, and changes nothing.
     ///
     /// ```no_run
     /// # fn run(ctx: &floww::Context) -> floww::Result<()> {

@@ -13,6 +13,10 @@
 //!    own so a caller that goes away doesn't cut it short;
 //! 4. the outcome classified (`completed`, `failed`, `timeout`), the
 //!    record kept, the metrics counted and one log line written.
+//!
+//! Text that comes from the guest (its error message, a trap's message, the
+//! reason its output was refused) is cut to the runtime's bound before it is
+//! kept, logged or answered.
 
 mod admission;
 
@@ -23,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use self::admission::{Admission, Busy, Slot};
 use crate::executions::{Executions, Record, Status};
 use crate::registry::Deployment;
-use crate::runtime::{ExecError, Execution, Export, LogLine, Runtime};
+use crate::runtime::{ExecError, Execution, Export, LogLine, Runtime, cut};
 use crate::storage::now_ms;
 
 pub struct Executor {
@@ -127,6 +131,7 @@ impl Executor {
     /// Ends an execution: its metrics, its record and its log line.
     fn finish(&self, run: Started, status: Status, detail: Option<String>, logs: Vec<LogLine>) {
         let took = run.clock.elapsed();
+        let detail = detail.map(cut);
         crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
         let (workflow, execution, trigger) = (&run.workflow, &run.id, &run.trigger);
         match &detail {
@@ -203,6 +208,11 @@ fn classify<T>(result: Result<Result<T, Failure>, ExecError>) -> (Outcome<T>, Op
     match result {
         Ok(Ok(answer)) => (Outcome::Completed(answer), None),
         Ok(Err(failure)) => {
+            let failure = match failure {
+                Failure::Error(message) => Failure::Error(cut(message)),
+                Failure::InvalidOutput(reason) => Failure::InvalidOutput(cut(reason)),
+                Failure::Trapped => Failure::Trapped,
+            };
             let detail = match &failure {
                 Failure::Trapped => "the workflow trapped".to_owned(),
                 Failure::Error(message) => format!("the workflow returned an error: {message}"),
@@ -218,6 +228,7 @@ fn classify<T>(result: Result<Result<T, Failure>, ExecError>) -> (Outcome<T>, Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::MAX_TEXT_BYTES;
 
     #[test]
     fn outcomes_are_classified_with_the_detail_for_the_record() {
@@ -238,5 +249,15 @@ mod tests {
         let (outcome, detail) = classify::<u8>(Err(ExecError::Trap(wasmtime::Error::msg("unreachable"))));
         assert!(matches!(outcome, Outcome::Failed(Failure::Trapped)));
         assert_eq!(detail.unwrap(), "the workflow trapped: unreachable");
+    }
+
+    #[test]
+    fn a_guest_error_of_any_size_is_cut_to_the_bound() {
+        let huge = "é".repeat(5 << 20);
+        let (outcome, detail) = classify::<u8>(Ok(Err(Failure::Error(huge))));
+        let Outcome::Failed(Failure::Error(message)) = outcome else { panic!("a failure") };
+        assert!(message.len() < MAX_TEXT_BYTES + 64, "{} bytes", message.len());
+        assert!(message.ends_with("… (cut: 10485760 bytes in all)"), "{}", &message[message.len() - 40..]);
+        assert!(detail.unwrap().len() < MAX_TEXT_BYTES + 128);
     }
 }

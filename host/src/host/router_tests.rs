@@ -117,3 +117,65 @@ async fn health_and_readiness_answer() {
     let a = send(&host, "GET", "/readyz", b"", false).await;
     assert_eq!((a.status, a.json), (StatusCode::OK, json!({"status": "ready", "workflows": 0})));
 }
+
+#[tokio::test]
+async fn every_api_refusal_is_json_with_its_status() {
+    let (host, _dir) = host();
+    for uri in [
+        "/api/kv/w/t?limit=abc",
+        "/api/kv/w/t?values=maybe",
+        "/api/executions?limit=abc",
+        "/api/kv/w/t/%FF%FE",
+        "/api/workflows/%FF",
+    ] {
+        let a = send(&host, "GET", uri, b"", true).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{uri}: {}", a.json);
+        assert!(a.json["error"].as_str().is_some_and(|e| !e.is_empty()), "{uri}: {}", a.json);
+    }
+    let a = send(&host, "PUT", "/api/workflows/x?timeout=abc", b"", true).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.json);
+    assert!(a.json["error"].as_str().unwrap().contains("timeout"), "{}", a.json);
+
+    let a = send(&host, "POST", "/api/kv/w/permissions/t", b"{}", true).await;
+    assert_eq!(a.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(a.headers[header::ALLOW], "GET, HEAD, PUT");
+    assert_eq!(a.json["error"], "/api/kv/w/permissions/t does not answer POST; it answers GET, HEAD, PUT");
+    let a = send(&host, "PATCH", "/api/workflows", b"", true).await;
+    assert_eq!((a.status, &a.json["allowed"]), (StatusCode::METHOD_NOT_ALLOWED, &json!(["GET", "HEAD"])));
+}
+
+/// Sends `chunks` as a body of unknown length.
+async fn stream(host: &Host, method: &str, uri: &str, chunks: Vec<Vec<u8>>) -> Answer {
+    let chunks = futures_util::stream::iter(chunks.into_iter().map(Ok::<_, std::io::Error>));
+    let request = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::from_stream(chunks))
+        .unwrap();
+    let response = host.router().oneshot(request).await.unwrap();
+    let (parts, body) = response.into_parts();
+    let json = serde_json::from_slice(&body.collect().await.unwrap().to_bytes()).unwrap();
+    Answer { status: parts.status, headers: parts.headers, json }
+}
+
+#[tokio::test]
+async fn each_route_refuses_a_body_over_what_it_accepts() {
+    let (host, _dir) = host();
+    let value = vec![b'1'; (1 << 20) + (64 << 10) + 1];
+    let a = send(&host, "PUT", "/api/kv/w/t/k", &value, true).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.json);
+    assert_eq!(a.json["error"], "request body is larger than the host's limit of 1114112 bytes");
+    // Of unknown length: refused once the stream passes the limit.
+    let chunks = vec![vec![b' '; 1 << 20], vec![b' '; 1 << 20]];
+    let a = stream(&host, "PUT", "/api/kv/w/t/k", chunks).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.json);
+    let a = send(&host, "POST", "/api/workflows/w/triggers/go/invoke", &vec![b' '; (10 << 20) + 1], true).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.json);
+    assert_eq!(a.json["error"], "request body is larger than the host's limit of 10485760 bytes");
+    let a = send(&host, "PUT", "/api/workflows/w", &vec![0; (64 << 20) + 1], true).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE, "{}", a.json);
+    // What fits reaches the handler.
+    let a = send(&host, "PUT", "/api/kv/w/t/k", br#"{"value": [1]}"#, true).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.json);
+}

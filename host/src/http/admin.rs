@@ -19,7 +19,7 @@ use crate::storage::now_ms;
 pub(super) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|_| ApiError::Internal)?
+    tokio::task::spawn_blocking(work).await.map_err(|e| ApiError::Internal(format!("blocking work failed: {e}")))?
 }
 
 /// A workflow as the API shows it: its triggers with full URLs for this host

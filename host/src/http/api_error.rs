@@ -1,9 +1,16 @@
-//! Admin API failures and the one mapping from them to HTTP answers.
+//! Admin API failures and the one mapping from them to HTTP answers, with
+//! the edge of the API: every failure JSON, every body bounded per route.
 
 use axum::Json;
+use axum::body::Body;
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::json;
+
+use super::error::WebhookError;
 
 use crate::kv::{BatchError, KvError};
 use crate::registry::{DeployError, UndeployError};
@@ -25,8 +32,9 @@ pub enum ApiError {
     Deploy(#[from] DeployError),
     #[error(transparent)]
     Undeploy(#[from] UndeployError),
-    #[error("the host failed; its log has the details")]
-    Internal,
+    /// A host bug: the cause goes to the log, a plain message to the caller.
+    #[error("the host failed: {0}")]
+    Internal(String),
     /// Storage failed; unless it is merely unavailable, the text goes to the log only.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -62,7 +70,7 @@ impl ApiError {
                 UndeployError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Internal | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Internal(_) | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -73,7 +81,7 @@ impl IntoResponse for ApiError {
         let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Internal details go to the log, not to the caller.
             tracing::error!("admin API: {self}");
-            ApiError::Internal.to_string()
+            "the host failed; its log has the details".to_owned()
         } else {
             self.to_string()
         };
@@ -86,5 +94,60 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+/// Gives every failure of the admin API the shape `{"error": …}`. axum's own
+/// refusals (a query or path it can't parse, a method the route lacks)
+/// answer text or nothing; this keeps their status and headers (`Allow`)
+/// and puts their text, or what the status means, in JSON.
+pub(super) async fn json_errors(request: Request, next: Next) -> Response {
+    let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+    let response = next.run(request).await;
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if is_json || !(response.status().is_client_error() || response.status().is_server_error()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    if parts.status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts.headers.get(header::ALLOW).and_then(|a| a.to_str().ok()).unwrap_or_default();
+        let allowed = allow.split(',').map(|m| m.trim().to_owned()).filter(|m| !m.is_empty()).collect();
+        return WebhookError::WrongMethod { method, path: format!("/api{path}"), allowed }.into_response();
+    }
+    let text = match Limited::new(body, MAX_REFUSAL_BYTES).collect().await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes.to_bytes()).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let message =
+        if text.is_empty() { parts.status.canonical_reason().unwrap_or("failed").to_lowercase() } else { text };
+    if parts.status.is_server_error() {
+        tracing::error!("admin API: {method} /api{path}: {message}");
+    }
+    let mut response = (parts.status, Json(json!({ "error": message }))).into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            response.headers_mut().insert(name, value.clone());
+        }
+    }
+    response
+}
+
+/// The most of a refusal's text that is passed on.
+const MAX_REFUSAL_BYTES: usize = 16 * 1024;
+
+/// Reads at most `limit` bytes of a request's body for its handler,
+/// refusing a larger one with 413 naming the limit: at once when its
+/// `Content-Length` says so, else as soon as the stream passes the limit.
+pub(super) async fn body_limit(State(limit): State<usize>, request: Request, next: Next) -> Response {
+    let declared = request.headers().get(header::CONTENT_LENGTH).and_then(|n| n.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return WebhookError::BodyTooLarge { limit }.into_response();
+    }
+    let (parts, body) = request.into_parts();
+    match Limited::new(body, limit).collect().await {
+        Ok(body) => next.run(Request::from_parts(parts, Body::from(body.to_bytes()))).await,
+        Err(e) if e.is::<LengthLimitError>() => WebhookError::BodyTooLarge { limit }.into_response(),
+        Err(_) => WebhookError::BadBody.into_response(),
     }
 }

@@ -63,9 +63,6 @@ pub(super) async fn invoke(
         let declared = if names.is_empty() { "none".to_owned() } else { names.join(", ") };
         ApiError::NotFound(format!("workflow {id:?} has no manual trigger {name:?} (it declares: {declared})"))
     })?;
-    if body.len() > app.limits.request_body {
-        return Err(WebhookError::BodyTooLarge { limit: app.limits.request_body }.into());
-    }
     let input = parse_input(&body)?;
     check_input(&manual, &input)?;
 

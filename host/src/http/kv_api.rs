@@ -20,7 +20,8 @@ use crate::storage::WorkflowId;
 
 fn item_json(item: Item) -> Result<Value, ApiError> {
     // Stored values are checked JSON; failing to parse one is a host bug.
-    let value: Value = serde_json::from_str(&item.value).map_err(|_| ApiError::Internal)?;
+    let value: Value = serde_json::from_str(&item.value)
+        .map_err(|e| ApiError::Internal(format!("stored value {:?} does not read back: {e}", item.key)))?;
     Ok(json!({
         "key": item.key,
         "value": value,
@@ -121,7 +122,9 @@ pub(super) async fn set(
         Ok(app.kv.write_one(&workflow, write)?)
     })
     .await?;
-    let (Written::Set(version) | Written::SetIf(version)) = written else { return Err(ApiError::Internal) };
+    let (Written::Set(version) | Written::SetIf(version)) = written else {
+        return Err(ApiError::Internal(format!("a set was answered {written:?}")));
+    };
     Ok(Json(json!({ "table": table, "key": key, "stored": true, "version": version })))
 }
 
@@ -142,7 +145,9 @@ pub(super) async fn increment(
     let (t, k) = (table.clone(), key.clone());
     let written =
         blocking(move || Ok(app.kv.write_one(&workflow, Write::Increment { table: &t, key: &k, delta })?)).await?;
-    let Written::Incremented(value) = written else { return Err(ApiError::Internal) };
+    let Written::Incremented(value) = written else {
+        return Err(ApiError::Internal(format!("an increment was answered {written:?}")));
+    };
     Ok(Json(json!({ "table": table, "key": key, "value": value })))
 }
 

@@ -19,9 +19,10 @@ use axum::body::Body;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, put};
+use axum::routing::{any, delete, get, post, put};
 use axum::{extract::DefaultBodyLimit, middleware};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tower::Layer;
 
 use self::error::WebhookError;
 use crate::bindings;
@@ -47,6 +48,10 @@ impl Default for HttpLimits {
 
 /// Largest component the admin API accepts.
 const MAX_COMPONENT_BYTES: usize = 64 << 20;
+/// Largest body of an operator KV call with one value (a value is at most
+/// 1 MiB of JSON; the rest is room for its envelope), and of a batch.
+const MAX_KV_BODY_BYTES: usize = crate::kv::MAX_VALUE_BYTES + (64 << 10);
+const MAX_BATCH_BODY_BYTES: usize = 16 << 20;
 
 #[derive(Clone)]
 pub struct AppState {
@@ -61,28 +66,48 @@ pub struct AppState {
 
 /// The host's routes; tests can drive it without a socket.
 pub fn router(state: AppState) -> Router {
+    // Each route reads at most what it may accept.
+    let limit = |bytes: usize| middleware::from_fn_with_state(bytes, api_error::body_limit);
     let api = Router::new()
         .route("/workflows", get(admin::list))
         .route("/executions", get(observe::executions))
         .route("/executions/{id}", get(observe::execution))
-        .route("/workflows/{id}", put(admin::deploy).get(admin::get).delete(admin::undeploy))
-        .route("/workflows/{id}/triggers/{name}/invoke", axum::routing::post(invoke::invoke))
-        .route("/kv/{workflow}", get(kv_api::tables).post(kv_api::batch))
+        .route(
+            "/workflows/{id}",
+            put(admin::deploy).route_layer(limit(MAX_COMPONENT_BYTES)).get(admin::get).delete(admin::undeploy),
+        )
+        .route(
+            "/workflows/{id}/triggers/{name}/invoke",
+            post(invoke::invoke).route_layer(limit(state.limits.request_body)),
+        )
+        .route("/kv/{workflow}", get(kv_api::tables).post(kv_api::batch).route_layer(limit(MAX_BATCH_BODY_BYTES)))
         .route("/kv/{workflow}/{table}", get(kv_api::keys))
         .route(
             "/kv/{workflow}/{table}/{key}",
-            get(kv_api::get).put(kv_api::set).patch(kv_api::increment).delete(kv_api::delete),
+            get(kv_api::get)
+                .put(kv_api::set)
+                .patch(kv_api::increment)
+                .delete(kv_api::delete)
+                .route_layer(limit(MAX_KV_BODY_BYTES)),
         )
-        .route("/kv/{workflow}/permissions/{table}", get(kv_api::permissions).put(kv_api::grant))
+        .route(
+            "/kv/{workflow}/permissions/{table}",
+            get(kv_api::permissions).put(kv_api::grant).route_layer(limit(MAX_KV_BODY_BYTES)),
+        )
         .route("/kv/{workflow}/permissions/{table}/{grantee}", delete(kv_api::revoke))
-        .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
-        .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token));
+        // The routes above bound their bodies themselves.
+        .layer(DefaultBodyLimit::disable())
+        .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token))
+        .with_state(state.clone());
+    // Around the routing, so it sees answers as routing leaves them (405s
+    // with their `Allow`).
+    let api = middleware::from_fn(api_error::json_errors).layer(api);
     Router::new()
         .route("/webhook/{*path}", any(webhook))
         .route("/metrics", get(observe::metrics))
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))
-        .nest("/api", api)
+        .nest_service("/api", api)
         .fallback(|method: Method, uri: Uri| async move {
             WebhookError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
         })

@@ -189,12 +189,15 @@ pub enum WriteError {
 }
 
 /// Which part of a table to list: keys starting with `prefix`, after the
-/// key `after`, at most `limit`.
+/// key `after`, at most `limit`, and (for item listings) no more entries
+/// once their keys and values add up to `max_bytes`: the entry that crosses
+/// it waits for the next page, unless it is the first.
 #[derive(Debug, Clone, Copy)]
 pub struct Range<'a> {
     pub prefix: &'a str,
     pub after: Option<&'a str>,
     pub limit: usize,
+    pub max_bytes: usize,
 }
 
 /// A page of a listing; `more` is true when entries follow the last one.

@@ -9,7 +9,7 @@ use super::{Access, Backend, Listed, PostgresBackend, Range, SledBackend, Write,
 use crate::storage::{Database, ScratchDatabase};
 
 fn all() -> Range<'static> {
-    Range { prefix: "", after: None, limit: 1000 }
+    Range { prefix: "", after: None, limit: 1000, max_bytes: usize::MAX }
 }
 
 fn set<'a>(table: &'a str, key: &'a str, value: &'a str) -> Write<'a> {
@@ -90,13 +90,27 @@ fn listings_page_by_prefix_and_cursor_without_leaking_into_other_tables(db: &dyn
     let writes: Vec<Write> = ["a1", "a2", "a3", "b1", "A0"].iter().map(|k| set("users", k, "1")).collect();
     db.write("o", &["users", "users2"], &writes, 1).unwrap();
     db.write("o", &[], &[set("users2", "a0", "1")], 1).unwrap();
-    let page = db.keys("users", Range { prefix: "a", after: None, limit: 2 }, 1).unwrap();
+    let page = db.keys("users", Range { prefix: "a", after: None, limit: 2, max_bytes: usize::MAX }, 1).unwrap();
     assert_eq!(page, Listed { entries: vec!["a1".into(), "a2".into()], more: true });
-    let next = db.keys("users", Range { prefix: "a", after: Some("a2"), limit: 2 }, 1).unwrap();
+    let next = db.keys("users", Range { prefix: "a", after: Some("a2"), limit: 2, max_bytes: usize::MAX }, 1).unwrap();
     assert_eq!(next, Listed { entries: vec!["a3".into()], more: false });
     let keys = db.keys("users", all(), 1).unwrap().entries;
     assert_eq!(keys, ["A0", "a1", "a2", "a3", "b1"], "byte order: upper case first");
     assert_eq!(db.items("users", all(), 1).unwrap().entries.len(), 5);
+}
+
+fn item_pages_stop_at_their_byte_bound_but_carry_at_least_one_item(db: &dyn Backend) {
+    let value = format!("\"{}\"", "x".repeat(998));
+    let writes: Vec<Write> = ["k1", "k2", "k3"].iter().map(|k| set("t", k, &value)).collect();
+    db.write("o", &["t"], &writes, 1).unwrap();
+    // Each item carries about a thousand bytes: two fit in 2,500, the third waits.
+    let bounded = Range { max_bytes: 2500, ..all() };
+    let page = db.items("t", bounded, 1).unwrap();
+    assert_eq!((page.entries.len(), page.more), (2, true));
+    let next = db.items("t", Range { after: Some("k2"), ..bounded }, 1).unwrap();
+    assert_eq!((next.entries.len(), next.more), (1, false));
+    let one = db.items("t", Range { max_bytes: 10, ..all() }, 1).unwrap();
+    assert_eq!((one.entries[0].key.as_str(), one.entries.len(), one.more), ("k1", 1, true));
 }
 
 fn grants_are_indexed_both_ways_and_removed_together(db: &dyn Backend) {
@@ -154,6 +168,7 @@ on_every_backend!(
     later_writes_of_a_group_see_earlier_ones,
     expired_items_are_invisible_then_removed,
     listings_page_by_prefix_and_cursor_without_leaking_into_other_tables,
+    item_pages_stop_at_their_byte_bound_but_carry_at_least_one_item,
     grants_are_indexed_both_ways_and_removed_together,
     concurrent_increments_add_up,
 );

@@ -28,6 +28,9 @@ use crate::storage::{InvalidWorkflowId, StorageError, WorkflowId, now_ms};
 
 /// The largest value, in bytes of JSON text.
 pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// The deepest a value's arrays and objects may nest: the most serde_json
+/// reads back.
+pub const MAX_VALUE_DEPTH: usize = 127;
 /// The longest table name or key, in characters.
 pub const MAX_NAME_CHARS: usize = 255;
 
@@ -106,6 +109,9 @@ pub struct ListOptions {
 pub const DEFAULT_LIMIT: u32 = 1000;
 /// The most entries one page may hold.
 pub const MAX_LIMIT: u32 = 10_000;
+/// The most bytes of keys and values one page of items carries (but always
+/// at least one item): the rest follows with the cursor.
+pub const MAX_PAGE_BYTES: usize = 4 << 20;
 
 /// A page of a listing; `cursor` is set when more follow.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,7 +234,8 @@ impl Kv {
     }
 
     pub fn list_keys(&self, caller: &str, table: &str, options: &ListOptions) -> KvResult<Page<String>> {
-        let range = self.check_listing(caller, table, options)?;
+        // Keys are short: a page of them is bounded by its count.
+        let range = Range { max_bytes: usize::MAX, ..self.check_listing(caller, table, options)? };
         let listed = self.backend.keys(table, range, now_ms())?;
         Ok(Page { cursor: listed.more.then(|| listed.entries.last().cloned()).flatten(), entries: listed.entries })
     }
@@ -261,7 +268,7 @@ impl Kv {
             check_key(cursor).map_err(|_| KvError::InvalidInput("cursor is not one a listing returned".into()))?;
         }
         self.authorize(caller, table, Need::Read)?;
-        Ok(Range { prefix, after: options.cursor.as_deref(), limit: limit as usize })
+        Ok(Range { prefix, after: options.cursor.as_deref(), limit: limit as usize, max_bytes: MAX_PAGE_BYTES })
     }
 
     /// The owner first, then every grant by workflow id.
@@ -433,7 +440,9 @@ fn check_name(what: &str, name: &str, allowed: impl Fn(char) -> bool, charset: &
     Ok(())
 }
 
-/// Values: JSON text of at most [`MAX_VALUE_BYTES`].
+/// Values: JSON text of at most [`MAX_VALUE_BYTES`], nested at most
+/// [`MAX_VALUE_DEPTH`] deep (deeper JSON is valid, but serde_json, so the
+/// SDK's typed reads and the operator API, would refuse to read it back).
 fn check_value(value: &str) -> KvResult<()> {
     if value.len() > MAX_VALUE_BYTES {
         return Err(KvError::ValueTooLarge(format!(
@@ -442,8 +451,33 @@ fn check_value(value: &str) -> KvResult<()> {
         )));
     }
     serde_json::from_str::<serde::de::IgnoredAny>(value)
-        .map(|_| ())
-        .map_err(|e| KvError::InvalidInput(format!("value is not valid JSON: {e}")))
+        .map_err(|e| KvError::InvalidInput(format!("value is not valid JSON: {e}")))?;
+    let depth = json_depth(value);
+    if depth > MAX_VALUE_DEPTH {
+        return Err(KvError::InvalidInput(format!(
+            "value nests {depth} levels deep; the limit is {MAX_VALUE_DEPTH} levels"
+        )));
+    }
+    Ok(())
+}
+
+/// How deep arrays and objects nest in valid JSON text.
+fn json_depth(json: &str) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0usize, 0, false, false);
+    for byte in json.bytes() {
+        match (in_string, escaped, byte) {
+            (true, true, _) => escaped = false,
+            (true, false, b'\\') => escaped = true,
+            (true, false, b'"') | (false, _, b'"') => in_string = !in_string,
+            (false, _, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, _, b']' | b'}') => depth -= 1,
+            _ => {}
+        }
+    }
+    deepest
 }
 
 #[cfg(test)]
@@ -521,6 +555,17 @@ mod tests {
         assert!(check_key("john@example.com").is_ok());
         assert!(check_key("user:42").is_ok());
         assert!(check_key("a/b").is_err());
+    }
+
+    #[test]
+    fn values_nested_deeper_than_serde_json_reads_are_refused() {
+        assert_eq!(json_depth(r#"{"a": [1, {"b": "[[{{"}], "c": "\\\"]"}"#), 3);
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(check_value(&nested(MAX_VALUE_DEPTH)).is_ok());
+        assert!(serde_json::from_str::<serde_json::Value>(&nested(MAX_VALUE_DEPTH)).is_ok());
+        let err = check_value(&nested(MAX_VALUE_DEPTH + 1)).unwrap_err();
+        assert!(matches!(err, KvError::InvalidInput(_)));
+        assert_eq!(err.to_string(), "value nests 128 levels deep; the limit is 127 levels");
     }
 
     #[test]

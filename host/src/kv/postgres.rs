@@ -130,16 +130,24 @@ impl PostgresBackend {
     /// A listing's rows: keys in `range` of `table`, live at `now_ms`, in
     /// key order, one more than the limit to tell whether more follow.
     fn scan(&self, columns: &str, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Vec<postgres::Row>> {
+        self.query_range(&scan_sql(columns), table, range, now_ms, &[])
+    }
+
+    /// Runs `sql` (built on [`scan_sql`]) with the range's parameters ($1
+    /// to $6), then `more` ($7 on).
+    fn query_range(
+        &self,
+        sql: &str,
+        table: &str,
+        range: Range<'_>,
+        now_ms: u64,
+        more: &Params,
+    ) -> StorageResult<Vec<postgres::Row>> {
         let upper = format!("{}{AFTER_EVERY_KEY_CHAR}", range.prefix);
         let after = range.after.unwrap_or_default();
         let limit = i64::try_from(range.limit.saturating_add(1)).unwrap_or(i64::MAX);
         let now = ms(now_ms);
-        let sql = format!(
-            "SELECT {columns} FROM floww_kv_items \
-             WHERE tbl = $1 AND key >= $2 AND key < $3 AND key > $4 \
-             AND (expires_at IS NULL OR expires_at > $5) ORDER BY key LIMIT $6"
-        );
-        let params: &Params = &[
+        let mut params: Vec<(&(dyn ToSql + Sync), Type)> = vec![
             (&table, Type::TEXT),
             (&range.prefix, Type::TEXT),
             (&upper, Type::TEXT),
@@ -147,8 +155,19 @@ impl PostgresBackend {
             (&now, Type::INT8),
             (&limit, Type::INT8),
         ];
-        self.db.get()?.query_typed(&sql, params).map_err(storage_error)
+        params.extend_from_slice(more);
+        self.db.get()?.query_typed(sql, &params).map_err(storage_error)
     }
+}
+
+/// The query for `columns` of the live items of a range: table $1, keys from
+/// $2 (the prefix) to $3 and after $4, live at $5, at most $6 rows.
+fn scan_sql(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM floww_kv_items \
+         WHERE tbl = $1 AND key >= $2 AND key < $3 AND key > $4 \
+         AND (expires_at IS NULL OR expires_at > $5) ORDER BY key LIMIT $6"
+    )
 }
 
 /// Cuts `rows` to `limit`, noting whether more followed.
@@ -266,8 +285,27 @@ impl Backend for PostgresBackend {
     }
 
     fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>> {
-        let rows = self.scan(ITEM_COLUMNS, table, range, now_ms)?;
-        Ok(page(rows.iter().map(item).collect(), range.limit))
+        // The database sums the sizes and sends rows only up to the first
+        // that crosses `max_bytes` (and the second row, which tells whether
+        // a first row that crosses it alone is the last).
+        let carried = format!(
+            "{ITEM_COLUMNS}, sum(octet_length(key) + octet_length(value)) OVER (ORDER BY key) AS carried, \
+             octet_length(key) + octet_length(value) AS size, row_number() OVER (ORDER BY key) AS n"
+        );
+        let sql = format!(
+            "SELECT {ITEM_COLUMNS}, carried FROM ({}) page WHERE carried - size <= $7 OR n <= 2 ORDER BY key",
+            scan_sql(&carried)
+        );
+        let max_bytes = i64::try_from(range.max_bytes).unwrap_or(i64::MAX);
+        let rows = self.query_range(&sql, table, range, now_ms, &[(&max_bytes, Type::INT8)])?;
+        let mut entries: Vec<Item> = Vec::new();
+        for row in &rows {
+            if !entries.is_empty() && row.get::<_, i64>(6) as usize > range.max_bytes {
+                return Ok(Listed { entries, more: true });
+            }
+            entries.push(item(row));
+        }
+        Ok(page(entries, range.limit))
     }
 
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {

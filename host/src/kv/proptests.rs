@@ -302,9 +302,10 @@ fn any_sequence_of_calls_gives_the_answers_the_rules_predict() {
 #[test]
 fn a_deeply_nested_value_is_checked_without_recursion() {
     // 100,000 levels would overflow a recursive checker's stack; the check
-    // walks it iteratively and accepts it, as it is valid JSON.
+    // walks it iteratively and refuses it for its depth.
     let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-    assert!(check_value(&deep).is_ok());
+    let err = check_value(&deep).unwrap_err();
+    assert_eq!(err.to_string(), "value nests 100000 levels deep; the limit is 127 levels");
     let unclosed = "[".repeat(100_000);
     assert!(matches!(check_value(&unclosed), Err(KvError::InvalidInput(_))));
 }

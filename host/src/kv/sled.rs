@@ -315,7 +315,7 @@ impl SledBackend {
             Some(after) if after.as_bytes() >= range.prefix.as_bytes() => Bound::Excluded(pair(table, after)),
             _ => Bound::Included(start.clone()),
         };
-        let mut entries = Vec::new();
+        let (mut entries, mut carried) = (Vec::new(), 0usize);
         for entry in self.items.range::<Vec<u8>, _>((from, Bound::Unbounded)) {
             let (k, bytes) = entry?;
             if !k.starts_with(&start) {
@@ -324,7 +324,8 @@ impl SledBackend {
             if bytes.len() >= HEADER && !decode_item(String::new(), &bytes[..HEADER])?.is_live(now_ms) {
                 continue;
             }
-            if entries.len() == range.limit {
+            carried = carried.saturating_add(k.len() + bytes.len());
+            if entries.len() == range.limit || (!entries.is_empty() && carried > range.max_bytes) {
                 return Ok(Listed { entries, more: true });
             }
             if let Some(entry) = take(second(&k)?, &bytes)? {
@@ -493,7 +494,10 @@ mod tests {
         assert!(db.get("t", "soon", 0).unwrap().is_none());
         assert_eq!(index(&db), [(110, "later".into())]);
         assert_eq!(db.remove_expired(200).unwrap(), 1);
-        assert_eq!(db.keys("t", Range { prefix: "", after: None, limit: 10 }, 0).unwrap().entries, ["ever"]);
+        assert_eq!(
+            db.keys("t", Range { prefix: "", after: None, limit: 10, max_bytes: usize::MAX }, 0).unwrap().entries,
+            ["ever"]
+        );
         assert!(index(&db).is_empty());
     }
 

@@ -1,6 +1,9 @@
 //! The guest-facing `log` interface: guest log lines become host `tracing`
 //! events tagged with the workflow id and execution id, and are kept, in
-//! order, for the execution's record.
+//! order, for the execution's record, within bounds: every text a guest
+//! hands the host (a log line, an error message) is [cut](cut) to
+//! [`MAX_TEXT_BYTES`], and a record keeps at most [`MAX_LINES`] lines and
+//! [`MAX_KEPT_BYTES`] of them.
 
 use std::sync::Arc;
 
@@ -24,23 +27,41 @@ pub struct GuestLog {
     workflow: Arc<str>,
     execution: Box<str>,
     lines: Vec<LogLine>,
+    kept_bytes: usize,
     dropped: usize,
 }
 
-/// The longest guest log line kept; the rest is cut so a guest can't flood the log.
-const MAX_LINE_BYTES: usize = 16 * 1024;
-/// Lines kept for an execution's record; later ones are counted, not kept.
-const MAX_LINES: usize = 1000;
+/// The longest text from a guest that the host keeps or logs: a log line,
+/// an error message. The rest is cut.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+/// Lines kept for an execution's record, and their bytes at most; later
+/// lines are counted, not kept.
+pub const MAX_LINES: usize = 1000;
+pub const MAX_KEPT_BYTES: usize = 256 * 1024;
+
+/// Cuts `text` to at most [`MAX_TEXT_BYTES`] (on a character boundary), saying so.
+pub fn cut(mut text: String) -> String {
+    if text.len() > MAX_TEXT_BYTES {
+        let end = (0..=MAX_TEXT_BYTES).rev().find(|&i| text.is_char_boundary(i)).unwrap_or(0);
+        let total = text.len();
+        text.truncate(end);
+        text.push_str(&format!("… (cut: {total} bytes in all)"));
+    }
+    text
+}
 
 impl GuestLog {
     pub fn new(workflow: Arc<str>, execution: &str) -> Self {
-        Self { workflow, execution: execution.into(), lines: Vec::new(), dropped: 0 }
+        Self { workflow, execution: execution.into(), lines: Vec::new(), kept_bytes: 0, dropped: 0 }
     }
 
     /// The lines kept, in order, with a last one saying how many were not.
     pub fn into_lines(mut self) -> Vec<LogLine> {
         if self.dropped > 0 {
-            let message = format!("{} more lines were not kept (the limit is {MAX_LINES})", self.dropped);
+            let message = format!(
+                "{} more lines were not kept (a record keeps {MAX_LINES} lines and {MAX_KEPT_BYTES} bytes of them)",
+                self.dropped
+            );
             self.lines.push(LogLine { level: "warn".into(), at: now_ms(), message });
         }
         self.lines
@@ -55,12 +76,8 @@ impl GuestLog {
 }
 
 impl wit::Host for GuestLog {
-    fn log(&mut self, level: Level, mut message: String) {
-        if message.len() > MAX_LINE_BYTES {
-            let cut = (0..=MAX_LINE_BYTES).rev().find(|&i| message.is_char_boundary(i)).unwrap_or(0);
-            message.truncate(cut);
-            message.push_str("… (cut)");
-        }
+    fn log(&mut self, level: Level, message: String) {
+        let message = cut(message);
         let (workflow, execution) = (&*self.workflow, &*self.execution);
         let level_name = match level {
             Level::Trace => "trace",
@@ -76,7 +93,8 @@ impl wit::Host for GuestLog {
             Level::Warn => tracing::warn!(target: "guest", workflow, execution, "{message}"),
             Level::Error => tracing::error!(target: "guest", workflow, execution, "{message}"),
         }
-        if self.lines.len() < MAX_LINES {
+        if self.lines.len() < MAX_LINES && self.kept_bytes + message.len() <= MAX_KEPT_BYTES {
+            self.kept_bytes += message.len();
             self.lines.push(LogLine { level: level_name.into(), at: now_ms(), message });
         } else {
             self.dropped += 1;

@@ -34,7 +34,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use self::code::CodeCache;
 use self::limiter::ExecutionLimits;
 use self::log::GuestLog;
-pub use self::log::LogLine;
+pub use self::log::{LogLine, MAX_TEXT_BYTES, cut};
 use self::pool::{DEPLOY_SLOTS, Slots};
 use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowPre};
 use crate::kv::{Kv, KvCtx};
