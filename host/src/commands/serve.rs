@@ -87,6 +87,18 @@ pub struct ServeOptions {
     /// Requests that may wait for a free execution slot; beyond that: 503.
     #[arg(long, env = "FLOWW_MAX_QUEUE", default_value_t = 128)]
     max_queue: usize,
+
+    /// Seconds a client has to send a request's headers, from when the host
+    /// waits for them (a new connection, or the end of the previous response):
+    /// idle and half-sent connections are closed after that long.
+    #[arg(long, env = "FLOWW_HEADER_TIMEOUT", default_value_t = 10.0, value_parser = parse_seconds)]
+    header_timeout: f64,
+
+    /// Client connections held at once; when full, the oldest idle one is
+    /// closed for a new one [default: what the file limit (ulimit -n) leaves
+    /// after 64 + --store-connections for the host's own files].
+    #[arg(long, env = "FLOWW_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: Option<u32>,
 }
 
 /// A component to deploy at start-up, read before anything is opened.
@@ -163,6 +175,8 @@ impl ServeOptions {
             },
             max_queue: self.max_queue,
             http: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },
+            header_timeout: Duration::from_secs_f64(self.header_timeout),
+            max_connections: self.max_connections.map(|n| n as usize),
             retention: Retention {
                 max_age: Duration::from_secs(u64::from(self.keep_days) * 24 * 60 * 60),
                 per_workflow: self.keep_executions,

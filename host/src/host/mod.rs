@@ -20,7 +20,7 @@ use axum::Router;
 use crate::executions::{Executions, PostgresRecords, RecordStore, Retention, SledRecords};
 use crate::executor::Executor;
 use crate::http::auth::{load_or_create_token, token_path};
-use crate::http::{AppState, HttpLimits, router};
+use crate::http::{AppState, ConnectionLimits, HttpLimits, RESERVED_FILES, router};
 use crate::kv::{Backend, Kv, PostgresBackend, SledBackend};
 use crate::registry::{
     DeployError, DeployOptions, Deployment, DeploymentStore, FileDeployments, PostgresDeployments, Registry,
@@ -48,6 +48,11 @@ pub struct Config {
     /// Executions that may wait for a slot; beyond that, callers are turned away.
     pub max_queue: usize,
     pub http: HttpLimits,
+    /// How long a client has to send a request's headers (and so how long
+    /// an idle kept-alive connection stays open).
+    pub header_timeout: Duration,
+    /// Connections held at once; `None`: as many as the file limit allows.
+    pub max_connections: Option<usize>,
     pub retention: Retention,
 }
 
@@ -62,6 +67,8 @@ impl Default for Config {
             limits: Limits::default(),
             max_queue: 128,
             http: HttpLimits::default(),
+            header_timeout: Duration::from_secs(10),
+            max_connections: None,
             retention: Retention { max_age: Duration::from_secs(7 * 24 * 60 * 60), per_workflow: 1000 },
         }
     }
@@ -76,6 +83,7 @@ pub struct Host {
     pub executions: Arc<Executions>,
     token: Arc<str>,
     http: HttpLimits,
+    connections: ConnectionLimits,
     ticks: Box<dyn Ticks>,
 }
 
@@ -138,6 +146,7 @@ impl Host {
             executions,
             token: token.into(),
             http: config.http,
+            connections: connection_limits(config)?,
             ticks: stores.ticks,
         })
     }
@@ -169,12 +178,31 @@ impl Host {
     ) -> anyhow::Result<()> {
         let app = self.router();
         let _scheduler = Scheduler::new(self.registry.clone(), self.executor.clone(), self.ticks).start();
-        axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+        tracing::info!(max_connections = self.connections.max_connections, "accepting connections");
+        crate::http::serve(listener, app, self.connections, shutdown).await;
         if let Err(e) = self.executions.flush() {
             tracing::error!("could not write the last execution records: {e}");
         }
         Ok(())
     }
+}
+
+/// The connection bounds `config` asks for; the cap, unless given, is what
+/// the process's file limit leaves after the store's own descriptors.
+fn connection_limits(config: &Config) -> anyhow::Result<ConnectionLimits> {
+    let reserved = RESERVED_FILES + u64::from(config.store_connections);
+    let files = rustix::process::getrlimit(rustix::process::Resource::Nofile).current.unwrap_or(u64::MAX);
+    let room = ConnectionLimits::connections_for(files, reserved);
+    let max_connections = match config.max_connections {
+        None => room,
+        Some(0) => bail!("the connection cap is 0: no client could connect"),
+        Some(n) if n > room => {
+            tracing::warn!("{n} connections asked for, but the file limit ({files}) leaves room for about {room}");
+            n
+        }
+        Some(n) => n,
+    };
+    Ok(ConnectionLimits { header_timeout: config.header_timeout, max_connections })
 }
 
 fn open_stores(config: &Config) -> anyhow::Result<Stores> {

@@ -11,6 +11,7 @@ mod error;
 mod invoke;
 mod kv_api;
 mod observe;
+mod server;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use tower::Layer;
 
 use self::error::WebhookError;
+pub use self::server::{ConnectionLimits, RESERVED_FILES, serve};
 use crate::bindings;
 use crate::executions::Executions;
 use crate::executor::{Executor, Failure};
