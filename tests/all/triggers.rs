@@ -237,6 +237,32 @@ fn manual_invoke_answers_404_401_and_the_workflows_failures() {
     assert_eq!(invoke(&host, d, "manual-probe", "echo", "1").json["output"], json!({"input": 1}));
 }
 
+/// A manual invoke turned away at capacity is an execution like a
+/// webhook's: a 503 naming it, a `rejected` record and a metric.
+#[test]
+fn a_manual_invoke_at_capacity_is_refused_and_recorded() {
+    let (host, data) =
+        Host::start_with_flags(&[MANUAL], &["--max-concurrency", "1", "--max-queue", "0", "--timeout", "2"]);
+    let d = data.path();
+    std::thread::scope(|scope| {
+        let spinning = scope.spawn(|| invoke(&host, d, "manual-probe", "spin", "{}"));
+        wait_until(Duration::from_secs(5), "the spin runs", || {
+            host.request("GET", "/metrics").send().unwrap().text().unwrap().contains("floww_executions_running 1")
+        });
+        let refused = invoke(&host, d, "manual-probe", "echo", "1");
+        assert_eq!(refused.status, 503, "{}", refused.json);
+        assert!(error(&refused).starts_with("the host is at capacity: 1 executions running"), "{}", refused.json);
+        let id = refused.headers["x-floww-execution-id"].to_str().unwrap().to_owned();
+        let record = answer(api(&host, d, "GET", &format!("/executions/{id}")));
+        assert_eq!((record.status, &record.json["status"]), (200, &json!("rejected")), "{}", record.json);
+        assert_eq!(record.json["trigger"], "manual echo");
+        assert_eq!(spinning.join().unwrap().status, 504);
+    });
+    let metrics = host.request("GET", "/metrics").send().unwrap().text().unwrap();
+    let rejected = "floww_executions_total{workflow=\"manual-probe\",trigger=\"manual echo\",status=\"rejected\"} 1";
+    assert!(metrics.contains(rejected), "{metrics}");
+}
+
 /// A guest's error message is its own text, of any size: the answer, the
 /// record and the log get its first 16 KiB.
 #[test]
