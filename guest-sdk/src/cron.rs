@@ -106,6 +106,7 @@ pub const fn check_crons(crons: &[Cron]) {
 /// The exported `handle-cron`.
 #[doc(hidden)]
 pub fn handle_cron(crons: &[Cron], event: wit::CronEvent) -> core::result::Result<(), String> {
+    crate::log::report_panics();
     dispatch(crons, CronEvent::from(event))
 }
 

@@ -33,6 +33,33 @@ pub fn log(level: Level, args: fmt::Arguments<'_>) {
     }
 }
 
+/// Reports a panic to the host as an error line, `panicked at FILE:LINE:COL:
+/// MESSAGE` (the form std prints), before the panic ends the execution: the
+/// host keeps it in the execution's record and writes it to its log, where a
+/// trap alone would say only `unreachable`. Called as each export starts;
+/// outside WebAssembly the default hook (the test harness's) is kept.
+#[doc(hidden)]
+pub fn report_panics() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    if cfg!(target_arch = "wasm32") {
+        INSTALLED.call_once(|| {
+            std::panic::set_hook(Box::new(|info| log(Level::Error, format_args!("{}", panic_line(info)))))
+        });
+    }
+}
+
+/// `panicked at FILE:LINE:COL: MESSAGE` for a panic.
+fn panic_line(info: &std::panic::PanicHookInfo<'_>) -> String {
+    let place = info.location().map_or_else(|| "an unknown place".to_owned(), |l| l.to_string());
+    let payload = info.payload();
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic without a message");
+    format!("panicked at {place}: {message}")
+}
+
 impl From<Level> for wit::Level {
     fn from(level: Level) -> Self {
         match level {

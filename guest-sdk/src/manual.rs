@@ -120,6 +120,7 @@ pub fn run_manual<I: DeserializeOwned, O: Serialize>(
 /// The exported `handle-manual`.
 #[doc(hidden)]
 pub fn handle_manual(manuals: &[Manual], name: &str, input: &str) -> core::result::Result<String, String> {
+    crate::log::report_panics();
     let Some(manual) = manuals.iter().find(|manual| manual.name == name) else {
         return Err(format!("this workflow has no manual trigger named {name:?}"));
     };

@@ -115,6 +115,7 @@ pub fn triggers(routes: &[Route], crons: &[Cron], manuals: &[Manual]) -> Vec<wit
 /// The exported `handle-webhook`.
 #[doc(hidden)]
 pub fn handle_webhook(routes: &[Route], request: wit::Request) -> wit::Response {
+    crate::log::report_panics();
     dispatch(routes, Request::from(request)).into()
 }
 

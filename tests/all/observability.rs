@@ -183,6 +183,31 @@ fn floww_logs_shows_executions_and_their_lines() {
     assert!(lines[1].trim_start().starts_with("info") && lines[1].ends_with("hello from the guest"), "{text}");
 }
 
+/// A panic's message and place reach the record, the host's log and
+/// `floww logs` (after the lines logged before it), never the caller.
+#[test]
+fn a_panic_says_what_panicked_and_where_in_the_record_and_the_logs() {
+    let (host, data) = Host::start(&[HOSTILE]);
+    let trapped = answer(host.request("POST", "/webhook/hostile/panic").body("{}"));
+    assert_eq!(trapped.status, 500);
+    assert!(!trapped.json.to_string().contains("on purpose"), "no internals for the caller: {}", trapped.json);
+    let r = record(&host, data.path(), trapped.json["executionId"].as_str().unwrap());
+    let error = r["error"].as_str().unwrap();
+    let panic = "panicked at tests/guests/hostile/src/lib.rs:";
+    assert!(error.starts_with(&format!("the workflow {panic}")), "{error}");
+    assert!(error.contains(": the hostile guest panics on purpose (the workflow trapped: "), "{error}");
+    assert!(!error.contains("_ZN"), "the backtrace is demangled: {error}");
+    let last = &r["logs"].as_array().unwrap().last().unwrap()["message"];
+    assert!(last.as_str().unwrap().starts_with(panic), "{r}");
+    assert!(host.logged("the hostile guest panics on purpose"), "{}", host.logs());
+
+    let out = run_floww(&["logs", "hostile", "--host", &host.url, "--data-dir", data.path().to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[1].trim_start().starts_with("error") && lines[1].contains(panic), "{text}");
+    assert!(lines[2].trim_start().starts_with("error  the workflow panicked at"), "{text}");
+}
+
 #[test]
 fn json_logs_carry_the_workflow_and_execution_on_every_execution_line() {
     let data = tempfile::TempDir::new().unwrap();

@@ -71,11 +71,12 @@ fn print_record(r: &Value) {
         r["durationMs"].as_f64().unwrap_or_default(),
         text(&r["id"]),
     );
-    if let Some(error) = r["error"].as_str() {
-        println!("    error  {error}");
-    }
+    // The guest's lines as they happened, then how the execution ended.
     for line in r["logs"].as_array().into_iter().flatten() {
         println!("    {:<5}  {}", text(&line["level"]), text(&line["message"]));
+    }
+    if let Some(error) = r["error"].as_str() {
+        println!("    error  {error}");
     }
 }
 

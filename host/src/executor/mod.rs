@@ -186,6 +186,12 @@ impl Admitted<'_> {
         let (outcome, detail, logs) = match execution {
             Ok(Execution { result, logs }) => {
                 let (outcome, detail) = classify(result.map(accept));
+                let detail = match (&outcome, panic_line(&logs)) {
+                    (Outcome::Failed(Failure::Trapped), Some(panic)) => {
+                        Some(format!("the workflow {panic} ({})", detail.as_deref().unwrap_or("trapped")))
+                    }
+                    _ => detail,
+                };
                 (outcome, detail, logs)
             }
             Err(join) => {
@@ -201,6 +207,12 @@ impl Admitted<'_> {
         executor.finish(started, status, detail, logs);
         Ran { id, outcome }
     }
+}
+
+/// The line the SDK logs when the guest panics, `panicked at FILE:LINE:COL: MESSAGE`.
+fn panic_line(logs: &[LogLine]) -> Option<&str> {
+    let line = logs.iter().rev().find(|l| l.level == "error" && l.message.starts_with("panicked at "))?;
+    Some(&line.message)
 }
 
 /// How an execution ended, and the detail for its record and the log.
