@@ -49,6 +49,10 @@ fn a_new_crate_builds_and_passes_its_own_test() {
     assert!(test.status.success(), "{}", String::from_utf8_lossy(&test.stderr));
     assert!(String::from_utf8_lossy(&test.stdout).contains("1 passed"));
 
+    // `floww dev .` puts the data dir (with the admin token) in the crate.
+    let ignored = std::fs::read_to_string(krate.join(".gitignore")).unwrap();
+    assert_eq!(ignored.lines().collect::<Vec<_>>(), ["/target", "/.floww/"]);
+
     let again = run_floww(&["new", "my-flow", "--dir", dir.path().to_str().unwrap()]);
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
@@ -108,4 +112,38 @@ fn dev_swaps_saved_edits_in_without_failing_a_request_and_survives_build_errors(
     assert_eq!((status, &body["version"]), (200, &json!(2)));
     let visits = body["visits"].as_u64().unwrap();
     assert!(visits > 2, "KV data stayed across the swap: {body}");
+}
+
+/// The template counts with `increment`: visits at the same moment are each
+/// counted, and a page that names nothing is the handler's own 422.
+#[test]
+fn the_template_counts_every_concurrent_visit_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let krate = new_crate(dir.path(), "counted");
+    let built = Command::new(env!("CARGO_BIN_EXE_floww"))
+        .arg("build")
+        .arg(&krate)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .output()
+        .unwrap();
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+    let wasm = String::from_utf8(built.stdout).unwrap().trim().to_owned();
+    let data = tempfile::TempDir::new().unwrap();
+    let host = Host::start_with(data.path(), &["--deploy".into(), format!("counted={wasm}")]).unwrap();
+    let mut seen: Vec<u64> = std::thread::scope(|scope| {
+        let visits: Vec<_> = (0..100)
+            .map(|_| {
+                scope.spawn(|| {
+                    let (status, body) = host.post("/counted/visits", json!({"page": "home"}));
+                    assert_eq!(status, 200, "{body}");
+                    body["visits"].as_u64().unwrap()
+                })
+            })
+            .collect();
+        visits.into_iter().map(|visit| visit.join().unwrap()).collect()
+    });
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=100).collect::<Vec<u64>>(), "each visit counted once");
+    let (status, body) = host.post("/counted/visits", json!({"page": "  "}));
+    assert_eq!((status, &body["error"]), (422, &json!("page must name a page, e.g. \"home\"")), "{body}");
 }

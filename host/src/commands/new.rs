@@ -34,9 +34,12 @@ impl NewCommand {
         }
         fs::create_dir_all(root.join("src")).with_context(|| format!("could not create {}", root.display()))?;
         let sdk = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-        for (file, text) in
-            [("Cargo.toml", CARGO_TOML), ("src/lib.rs", LIB_RS), ("README.md", README), (".gitignore", "/target\n")]
-        {
+        for (file, text) in [
+            ("Cargo.toml", CARGO_TOML),
+            ("src/lib.rs", LIB_RS),
+            ("README.md", README),
+            (".gitignore", "/target\n/.floww/\n"),
+        ] {
             let text = text.replace("{name}", &self.name).replace("{sdk}", &sdk);
             fs::write(root.join(file), text).with_context(|| format!("could not write {file}"))?;
         }
@@ -82,19 +85,23 @@ struct Visit {
     page: String,
 }
 
-/// Counts visits per page in the KV table `visits`.
+/// Counts visits per page in the KV table `visits`. `increment` adds in one
+/// step, so visits at the same moment are each counted (reading the count
+/// and then writing it back would lose some).
 fn visit(ctx: &Context, req: Request) -> Result<Response> {
     let Visit { page } = req.json()?; // a bad body answers 400
-    let seen: u64 = ctx.kv.get_optional("visits", &page)?.unwrap_or(0);
-    let visits = next_count(seen);
-    ctx.kv.set("visits", &page, &visits)?;
+    let Some(page) = page_key(&page) else {
+        return Err(floww::Error::new(422, "page must name a page, e.g. \"home\"")); // your own error
+    };
+    let visits = ctx.kv.increment("visits", &page, 1)?;
     floww::info!("{page} has {visits} visits");
     Ok(Response::json(200, &json!({ "page": page, "visits": visits })))
 }
 
 /// Plain logic lives in plain functions, so `cargo test` can check it.
-fn next_count(seen: u64) -> u64 {
-    seen.saturating_add(1)
+fn page_key(page: &str) -> Option<String> {
+    let page = page.trim();
+    (!page.is_empty()).then(|| page.to_lowercase())
 }
 
 #[cfg(test)]
@@ -102,10 +109,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_visit_counts_one_more() {
-        assert_eq!(next_count(0), 1);
-        assert_eq!(next_count(41), 42);
-        assert_eq!(next_count(u64::MAX), u64::MAX);
+    fn pages_are_counted_by_their_trimmed_lower_case_name() {
+        assert_eq!(page_key(" Home "), Some("home".to_owned()));
+        assert_eq!(page_key("  "), None);
     }
 }
 "#;
