@@ -219,7 +219,7 @@ fn expect_traps(host: &Host, progress: &Progress, path: &str) -> usize {
         assert_eq!(
             body["error"].as_str().unwrap_or_default(),
             format!(
-                "workflow \"hostile\" failed (trapped); the execution's record (GET /api/executions/{execution}) has the details"
+                "workflow \"hostile\" failed (trapped); its record has the details: `floww logs hostile`, or GET /api/executions/{execution}"
             ),
             "{path}"
         );

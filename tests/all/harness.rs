@@ -94,7 +94,13 @@ impl Host {
     /// Starts `floww serve` on `data_dir` with extra arguments; on failure
     /// returns everything the process printed.
     pub fn start_with(data_dir: &Path, args: &[String]) -> Result<Host, String> {
-        Host::launch(floww(), "serve", data_dir, args, &[])
+        Host::launch(floww(), "serve", "127.0.0.1:0", data_dir, args, &[])
+    }
+
+    /// Starts `floww serve` listening on `listen` (e.g. the port of a host
+    /// that has stopped) on `data_dir`.
+    pub fn start_at(listen: &str, data_dir: &Path) -> Result<Host, String> {
+        Host::launch(floww(), "serve", listen, data_dir, &[], &[])
     }
 
     /// Starts `floww serve` on a fresh data dir as [`start_with_flags`](Host::start_with_flags)
@@ -105,26 +111,27 @@ impl Host {
         args.extend(flags.iter().map(|flag| flag.to_string()));
         let mut prlimit = Command::new("prlimit");
         prlimit.arg(format!("--nofile={files}:{files}")).arg("--").arg(env!("CARGO_BIN_EXE_floww"));
-        let host = Host::launch(prlimit, "serve", data.path(), &args, &[]).expect("host starts");
+        let host = Host::launch(prlimit, "serve", "127.0.0.1:0", data.path(), &args, &[]).expect("host starts");
         (host, data)
     }
 
     /// Starts `floww dev CRATE_DIR` on `data_dir` with extra environment.
     pub fn dev_with_env(crate_dir: &Path, data_dir: &Path, env: &[(&str, &str)]) -> Result<Host, String> {
-        Host::launch(floww(), "dev", data_dir, &[crate_dir.display().to_string()], env)
+        Host::launch(floww(), "dev", "127.0.0.1:0", data_dir, &[crate_dir.display().to_string()], env)
     }
 
-    /// Runs `<floww> <command> --listen 127.0.0.1:0 --data-dir DATA_DIR ARGS…`
+    /// Runs `<floww> <command> --listen LISTEN --data-dir DATA_DIR ARGS…`
     /// until it prints its readiness line.
     fn launch(
         mut floww: Command,
         command: &str,
+        listen: &str,
         data_dir: &Path,
         args: &[String],
         env: &[(&str, &str)],
     ) -> Result<Host, String> {
         let mut child = floww
-            .args([command, "--listen", "127.0.0.1:0", "--data-dir"])
+            .args([command, "--listen", listen, "--data-dir"])
             .arg(data_dir)
             .args(args)
             .envs(env.iter().copied())

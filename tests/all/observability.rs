@@ -2,12 +2,15 @@
 //! timing, error, guest log lines in order); `/metrics` counts what ran;
 //! health endpoints; `floww logs`; JSON logs.
 
-use std::sync::Arc;
+use std::io::{BufRead, BufReader, Read};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Host, answer, deploys, run_floww};
+use crate::harness::{Host, answer, deploys, floww, run_floww};
 
 const PROBE: (&str, &str) = ("owner", "tests/guests/probe-owner");
 const HOSTILE: (&str, &str) = ("hostile", "tests/guests/hostile");
@@ -181,6 +184,65 @@ fn floww_logs_shows_executions_and_their_lines() {
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].contains("webhook POST /probe-owner  completed"), "{text}");
     assert!(lines[1].trim_start().starts_with("info") && lines[1].ends_with("hello from the guest"), "{text}");
+}
+
+/// `floww logs` of an id that was never deployed is an error; of a workflow
+/// that has not run yet, it says so.
+#[test]
+fn floww_logs_tells_an_unknown_workflow_from_one_that_has_not_run() {
+    let (host, data) = Host::start(&[PROBE]);
+    let dir = data.path().to_str().unwrap();
+    let unknown = run_floww(&["logs", "nosuch", "--host", &host.url, "--data-dir", dir]);
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(stderr.contains("404 Not Found: no workflow \"nosuch\" is deployed"), "{stderr}");
+    let quiet = run_floww(&["logs", "owner", "--host", &host.url, "--data-dir", dir]);
+    assert!(quiet.status.success(), "{}", String::from_utf8_lossy(&quiet.stderr));
+    assert_eq!(String::from_utf8_lossy(&quiet.stdout), "no executions of owner yet\n");
+}
+
+/// `floww logs --follow` outlives a restart of the host: it says it lost
+/// the host, waits, and prints the executions after it is back.
+#[test]
+fn floww_logs_follows_across_a_restart_of_the_host() {
+    let (host, data) = Host::start(&[PROBE]);
+    let (url, port) = (host.url.clone(), host.port());
+    let mut follower = floww()
+        .args(["logs", "owner", "--follow", "--host", &url, "--data-dir"])
+        .arg(data.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let printed = Arc::new(Mutex::new(String::new()));
+    for out in
+        [Box::new(follower.stdout.take().unwrap()) as Box<dyn Read + Send>, Box::new(follower.stderr.take().unwrap())]
+    {
+        let printed = printed.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                printed.lock().unwrap().push_str(&format!("{line}\n"));
+            }
+        });
+    }
+    let seen = |needle: &str| {
+        let start = Instant::now();
+        while !printed.lock().unwrap().contains(needle) {
+            assert!(start.elapsed() < Duration::from_secs(30), "no {needle:?} in:\n{}", printed.lock().unwrap());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    host.post("/probe-owner", json!({"op": "log", "lines": ["before the restart"]}));
+    seen("before the restart");
+    host.stop();
+    seen("lost the host");
+    let host = Host::start_at(&format!("127.0.0.1:{port}"), data.path()).unwrap();
+    host.post("/probe-owner", json!({"op": "log", "lines": ["after the restart"]}));
+    seen("reconnected");
+    seen("after the restart");
+    follower.kill().unwrap();
+    follower.wait().unwrap();
 }
 
 /// A panic's message and place reach the record, the host's log and

@@ -304,6 +304,13 @@ fn floww_invoke_prints_the_output_json() {
         stderr.contains("400 Bad Request") && stderr.contains("at /n: -2 is less than the minimum of 0"),
         "{stderr}"
     );
+
+    // Several schema errors: every one is printed, each with its place.
+    let out = run(r#"{"n": "x", "label": 5}"#);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("\n  at /n: \"x\" is not of type \"integer\""), "{stderr}");
+    assert!(stderr.contains("\n  at /label: 5 is not of type \"string\""), "{stderr}");
 }
 
 #[test]

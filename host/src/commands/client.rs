@@ -88,7 +88,14 @@ impl AdminClient {
         let text = response.text().unwrap_or_default();
         let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
-            let message = body.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or(body.to_string());
+            let mut message = body.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or(body.to_string());
+            // Every error where the host lists them (a manual input's schema errors).
+            for error in body.get("errors").and_then(Value::as_array).into_iter().flatten() {
+                let (path, what) =
+                    (error["path"].as_str().unwrap_or_default(), error["message"].as_str().unwrap_or("?"));
+                let place = if path.is_empty() { "the top level" } else { path };
+                message.push_str(&format!("\n  at {place}: {what}"));
+            }
             bail!("the host answered {status}: {message}");
         }
         Ok(body)

@@ -30,6 +30,11 @@ impl LogsCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
         let recent = page(&client, &self.id, &[("order", "desc"), ("limit", &self.last.to_string())])?;
+        if recent.is_empty() {
+            // A workflow that is not deployed and has no records is a typo.
+            client.get(client.url(&["workflows", &self.id]))?;
+            println!("no executions of {} yet", self.id);
+        }
         let mut cursor = recent.first().and_then(|r| r["id"].as_str()).map(str::to_owned);
         for record in recent.iter().rev() {
             print_record(record);
@@ -37,13 +42,27 @@ impl LogsCommand {
         if !self.follow {
             return Ok(());
         }
+        let mut lost = false;
         loop {
             std::thread::sleep(POLL);
             let mut query = vec![("order", "asc"), ("limit", "100")];
             if let Some(c) = &cursor {
                 query.push(("cursor", c));
             }
-            let new = page(&client, &self.id, &query)?;
+            // A host that restarts is waited for, with one notice each way.
+            let new = match page(&client, &self.id, &query) {
+                Ok(new) => new,
+                Err(e) => {
+                    if !lost {
+                        eprintln!("lost the host ({e:#}); still following, retrying every {POLL:?}");
+                        lost = true;
+                    }
+                    continue;
+                }
+            };
+            if std::mem::take(&mut lost) {
+                eprintln!("reconnected");
+            }
             for record in &new {
                 print_record(record);
             }

@@ -25,7 +25,7 @@ pub enum WebhookError {
     #[error("workflow {workflow:?} timed out: it ran past its {}s limit and was stopped", .limit.as_secs_f64())]
     Timeout { workflow: String, execution_id: String, limit: Duration },
     #[error(
-        "workflow {workflow:?} failed (trapped); the execution's record (GET /api/executions/{execution_id}) has the details"
+        "workflow {workflow:?} failed (trapped); its record has the details: `floww logs {workflow}`, or GET /api/executions/{execution_id}"
     )]
     Failed { workflow: String, execution_id: String },
     #[error("workflow {workflow:?} returned an invalid response: {reason}")]
