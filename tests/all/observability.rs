@@ -181,9 +181,12 @@ fn floww_logs_shows_executions_and_their_lines() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines[0].contains("webhook POST /probe-owner  completed"), "{text}");
+    assert_eq!(lines.len(), 4, "{text}");
+    assert!(lines[0].contains("webhook POST /probe-owner  completed 200  "), "{text}");
     assert!(lines[1].trim_start().starts_with("info") && lines[1].ends_with("hello from the guest"), "{text}");
+    // A webhook the guest answered with an error: its status and message.
+    assert!(lines[2].contains("webhook POST /probe-owner  completed 404  "), "{text}");
+    assert_eq!(lines[3].trim_start(), "error  table \"none\" does not exist", "{text}");
 }
 
 /// `floww logs` of an id that was never deployed is an error; of a workflow

@@ -82,8 +82,10 @@ fn page(client: &AdminClient, workflow: &str, query: &[(&str, &str)]) -> anyhow:
 
 fn print_record(r: &Value) {
     let text = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    // A webhook's record names the status its guest answered with.
+    let answered = r["httpStatus"].as_u64().map(|code| format!(" {code}")).unwrap_or_default();
     println!(
-        "{}  {}  {}  {:.1} ms  {}",
+        "{}  {}  {}{answered}  {:.1} ms  {}",
         utc(r["startedAt"].as_u64().unwrap_or_default()),
         text(&r["trigger"]),
         text(&r["status"]),

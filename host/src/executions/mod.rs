@@ -56,6 +56,11 @@ pub struct Record {
     /// Milliseconds since the Unix epoch.
     pub started_at: u64,
     pub duration_ms: f64,
+    /// The HTTP status a webhook's guest answered with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_status: Option<u16>,
+    /// What went wrong: the host's account of a failure, or the error a
+    /// guest answered a webhook with (for operators, never for callers).
     pub error: Option<String>,
     pub logs: Vec<LogLine>,
 }
@@ -170,6 +175,7 @@ mod tests {
             status,
             started_at,
             duration_ms: 1.0,
+            http_status: None,
             error: None,
             logs: vec![],
         }

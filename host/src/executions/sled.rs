@@ -276,6 +276,7 @@ mod tests {
             status: Status::Completed,
             started_at: 0,
             duration_ms: 1.0,
+            http_status: None,
             error: None,
             logs: vec![],
         }

@@ -80,6 +80,24 @@ pub struct Ran<T> {
     pub outcome: Outcome<T>,
 }
 
+/// What the record keeps of an execution's answer, beyond that it
+/// completed: for a webhook, the HTTP status the guest answered and, for an
+/// error status, the guest's message.
+pub trait Answer {
+    fn http_status(&self) -> Option<u16> {
+        None
+    }
+    fn error_text(&self) -> Option<String> {
+        None
+    }
+}
+
+/// A manual trigger's output.
+impl Answer for serde_json::Value {}
+
+/// A cron tick's.
+impl Answer for () {}
+
 /// An execution under way: what it is, from the start.
 struct Started {
     id: String,
@@ -112,7 +130,7 @@ impl Executor {
             Ok(slot) => Ok(Admitted { executor: self, started, deployment, slot }),
             Err(busy) => {
                 let id = started.id.clone();
-                self.finish(started, Status::Rejected, Some(busy.to_string()), Vec::new());
+                self.finish(started, Status::Rejected, None, Some(busy.to_string()), Vec::new());
                 Err(Refused { id, busy })
             }
         }
@@ -129,14 +147,24 @@ impl Executor {
     }
 
     /// Ends an execution: its metrics, its record and its log line.
-    fn finish(&self, run: Started, status: Status, detail: Option<String>, logs: Vec<LogLine>) {
+    fn finish(
+        &self,
+        run: Started,
+        status: Status,
+        http_status: Option<u16>,
+        detail: Option<String>,
+        logs: Vec<LogLine>,
+    ) {
         let took = run.clock.elapsed();
         let detail = detail.map(cut);
         crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
         let (workflow, execution, trigger) = (&run.workflow, &run.id, &run.trigger);
+        let answered = http_status.map(|code| format!(" {code}")).unwrap_or_default();
         match &detail {
-            None => tracing::info!(%workflow, %execution, ?took, "{trigger}: {}", status.as_str()),
-            Some(detail) => tracing::warn!(%workflow, %execution, ?took, "{trigger}: {}: {detail}", status.as_str()),
+            None => tracing::info!(%workflow, %execution, ?took, "{trigger}: {}{answered}", status.as_str()),
+            Some(detail) => {
+                tracing::warn!(%workflow, %execution, ?took, "{trigger}: {}{answered}: {detail}", status.as_str())
+            }
         }
         self.executions.keep(&Record {
             id: run.id,
@@ -145,6 +173,7 @@ impl Executor {
             status,
             started_at: run.started_at,
             duration_ms: took.as_secs_f64() * 1000.0,
+            http_status,
             error: detail,
             logs,
         });
@@ -161,7 +190,7 @@ impl Admitted<'_> {
     /// can't be taken, for `reason`. Returns the execution's id.
     pub fn refuse(self, reason: &impl Display) -> String {
         let id = self.started.id.clone();
-        self.executor.finish(self.started, Status::Invalid, Some(reason.to_string()), Vec::new());
+        self.executor.finish(self.started, Status::Invalid, None, Some(reason.to_string()), Vec::new());
         id
     }
 
@@ -171,6 +200,7 @@ impl Admitted<'_> {
     where
         E: Export + 'static,
         E::Output: 'static,
+        T: Answer,
     {
         let Admitted { executor, started, deployment, slot } = self;
         let execution = {
@@ -198,13 +228,13 @@ impl Admitted<'_> {
                 (Outcome::Failed(Failure::Trapped), Some(format!("the execution's task failed: {join}")), Vec::new())
             }
         };
-        let status = match &outcome {
-            Outcome::Completed(_) => Status::Completed,
-            Outcome::Failed(_) => Status::Failed,
-            Outcome::Timeout(_) => Status::Timeout,
+        let (status, http_status, detail) = match &outcome {
+            Outcome::Completed(answer) => (Status::Completed, answer.http_status(), answer.error_text()),
+            Outcome::Failed(_) => (Status::Failed, None, detail),
+            Outcome::Timeout(_) => (Status::Timeout, None, detail),
         };
         let id = started.id.clone();
-        executor.finish(started, status, detail, logs);
+        executor.finish(started, status, http_status, detail, logs);
         Ran { id, outcome }
     }
 }

@@ -29,9 +29,10 @@ use self::error::WebhookError;
 pub use self::server::{ConnectionLimits, RESERVED_FILES, serve};
 use crate::bindings;
 use crate::executions::Executions;
-use crate::executor::{Executor, Failure};
+use crate::executor::{Answer, Executor, Failure};
 use crate::kv::Kv;
 use crate::registry::{Registry, RouteMatch};
+use crate::runtime::MAX_TEXT_BYTES;
 
 /// Size limits on what crosses the host's HTTP edge.
 #[derive(Debug, Clone, Copy)]
@@ -162,10 +163,44 @@ async fn webhook(
         body,
     };
     let limit = app.limits.response_body;
-    let ran = run.run(request, |response| guest_response(response, limit).map_err(Failure::InvalidOutput)).await;
+    let ran = run.run(request, |response| Answered::of(response, limit).map_err(Failure::InvalidOutput)).await;
     let id = ran.id.clone();
-    let response = WebhookError::check(workflow, ran).unwrap_or_else(IntoResponse::into_response);
+    let response = WebhookError::check(workflow, ran).map_or_else(IntoResponse::into_response, |a| a.response);
     with_execution_id(response, &id)
+}
+
+/// A guest's answer to a webhook, and what its record keeps of it: the
+/// status and, for an error status, the guest's message.
+struct Answered {
+    response: Response,
+    status: u16,
+    error: Option<String>,
+}
+
+impl Answered {
+    fn of(r: bindings::Response, max_body: usize) -> Result<Self, String> {
+        let (status, error) = (r.status, (r.status >= 400).then(|| error_text(&r.body)));
+        Ok(Answered { response: guest_response(r, max_body)?, status, error })
+    }
+}
+
+impl Answer for Answered {
+    fn http_status(&self) -> Option<u16> {
+        Some(self.status)
+    }
+    fn error_text(&self) -> Option<String> {
+        self.error.clone()
+    }
+}
+
+/// The message of an error answer: its JSON `error`, or the start of its body.
+fn error_text(body: &[u8]) -> String {
+    let start = &body[..body.len().min(MAX_TEXT_BYTES)];
+    let json: Option<serde_json::Value> = serde_json::from_slice(start).ok();
+    match json.as_ref().and_then(|v| v["error"].as_str()) {
+        Some(message) => message.to_owned(),
+        None => String::from_utf8_lossy(start).into_owned(),
+    }
 }
 
 /// Names the execution in the answer, for `GET /api/executions/{id}`.
