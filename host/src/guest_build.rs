@@ -29,6 +29,32 @@ struct Metadata {
 struct Package {
     name: String,
     manifest_path: PathBuf,
+    #[serde(default)]
+    dependencies: Vec<Dependency>,
+}
+
+#[derive(Deserialize)]
+struct Dependency {
+    name: String,
+    source: Option<String>,
+}
+
+/// The crates.io package named `floww` is an unrelated crate: the SDK is
+/// `floww-sdk`. Says what to write instead when a crate depends on the other.
+fn check_sdk(package: &Package) -> anyhow::Result<()> {
+    let registry_floww = package
+        .dependencies
+        .iter()
+        .any(|d| d.name == "floww" && d.source.as_deref().is_some_and(|s| s.starts_with("registry+")));
+    if registry_floww {
+        bail!(
+            "{} depends on the crates.io package `floww`, which is not the Floww SDK (that crate is unrelated). \
+             Depend on the SDK instead: `floww = {{ package = \"floww-sdk\", path = \"…/guest-sdk\" }}` \
+             (`floww new` writes this line)",
+            package.name
+        );
+    }
+    Ok(())
 }
 
 /// The lines of `cargo build --message-format json` that we read.
@@ -69,6 +95,7 @@ impl GuestCrate {
             .into_iter()
             .find(|p| p.manifest_path == manifest)
             .with_context(|| format!("{} is a workspace, not a crate: name one of its members", dir.display()))?;
+        check_sdk(&package)?;
         Ok(Self { name: package.name, manifest, target_dir: metadata.target_directory.join("floww-guests") })
     }
 

@@ -147,3 +147,55 @@ fn the_template_counts_every_concurrent_visit_once() {
     let (status, body) = host.post("/counted/visits", json!({"page": "  "}));
     assert_eq!((status, &body["error"]), (422, &json!("page must name a page, e.g. \"home\"")), "{body}");
 }
+
+/// `floww new` writes a crate that depends on the SDK the binary carries,
+/// written to the user's cache: it builds with no checkout at hand.
+#[test]
+fn a_new_crate_depends_on_the_sdk_the_binary_carries_not_the_checkout() {
+    let (cache, dir) = (tempfile::TempDir::new().unwrap(), tempfile::TempDir::new().unwrap());
+    let floww_with_cache = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_floww"))
+            .args(args)
+            .env("XDG_CACHE_HOME", cache.path())
+            .env("CARGO_TARGET_DIR", shared_target())
+            .output()
+            .unwrap()
+    };
+    let out = floww_with_cache(&["new", "carried", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let manifest = std::fs::read_to_string(dir.path().join("carried/Cargo.toml")).unwrap();
+    let sdk = cache.path().join("floww").display().to_string();
+    assert!(manifest.contains(&format!("floww = {{ package = \"floww-sdk\", path = \"{sdk}/sdk-")), "{manifest}");
+    assert!(!manifest.contains(&repo_root().display().to_string()), "{manifest}");
+    let built = floww_with_cache(&["build", dir.path().join("carried").to_str().unwrap()]);
+    assert!(built.status.success(), "{}", String::from_utf8_lossy(&built.stderr));
+
+    for (name, why) in
+        [("1flow", "cargo wants a name that starts with a letter"), ("floww", "the crate or its dependencies use it")]
+    {
+        let refused = floww_with_cache(&["new", name, "--dir", dir.path().to_str().unwrap()]);
+        assert!(!refused.status.success(), "{name}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr).contains(why),
+            "{name}: {}",
+            String::from_utf8_lossy(&refused.stderr)
+        );
+        assert!(!dir.path().join(name).exists(), "nothing written for {name}");
+    }
+}
+
+/// A crate that took the crates.io `floww` (an unrelated crate) is told so.
+#[test]
+fn floww_build_says_when_a_crates_floww_is_not_the_sdk() {
+    let dir = tempfile::TempDir::new().unwrap();
+    std::fs::create_dir_all(dir.path().join("src")).unwrap();
+    let manifest = "[package]\nname = \"confused\"\nversion = \"0.1.0\"\nedition = \"2024\"\n\n\
+                    [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nfloww = \"0.1\"\n";
+    std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
+    std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
+    let out = run_floww(&["build", dir.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("depends on the crates.io package `floww`, which is not the Floww SDK"), "{stderr}");
+    assert!(stderr.contains("floww = { package = \"floww-sdk\""), "{stderr}");
+}

@@ -9,6 +9,7 @@ mod invoke;
 mod kv;
 mod logs;
 mod new;
+mod sdk;
 mod serve;
 mod undeploy;
 mod workflows;

@@ -1,5 +1,5 @@
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 
@@ -18,7 +18,8 @@ pub struct NewCommand {
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 
-    /// The floww guest SDK to depend on [default: the SDK this floww was built from].
+    /// The folder of the floww guest SDK to depend on [default: the SDK this
+    /// floww carries, written once to ~/.cache/floww].
     #[arg(long, env = "FLOWW_SDK")]
     sdk: Option<PathBuf>,
 }
@@ -26,7 +27,11 @@ pub struct NewCommand {
 impl NewCommand {
     pub fn run(self) -> anyhow::Result<()> {
         WorkflowId::parse(&self.name).context("the name becomes the workflow id")?;
-        let sdk = self.sdk.unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest-sdk"));
+        check_crate_name(&self.name)?;
+        let sdk = match self.sdk {
+            Some(sdk) => sdk,
+            None => super::sdk::installed()?,
+        };
         let sdk = sdk.canonicalize().with_context(|| format!("no guest SDK at {}: pass --sdk PATH", sdk.display()))?;
         let root = self.dir.join(&self.name);
         if root.exists() {
@@ -53,6 +58,20 @@ impl NewCommand {
     }
 }
 
+/// Names cargo refuses for a package, or that clash with the crate's own
+/// dependencies, said before anything is written.
+fn check_crate_name(name: &str) -> anyhow::Result<()> {
+    if name.starts_with(|c: char| c.is_ascii_digit()) {
+        bail!("{name:?} can't name a crate: cargo wants a name that starts with a letter");
+    }
+    const TAKEN: [&str; 9] =
+        ["floww", "floww-sdk", "serde", "serde-json", "test", "core", "std", "alloc", "proc-macro"];
+    if TAKEN.contains(&name) {
+        bail!("{name:?} can't name a crate: the crate or its dependencies use it; pick another name");
+    }
+    Ok(())
+}
+
 const CARGO_TOML: &str = r#"[package]
 name = "{name}"
 version = "0.1.0"
@@ -62,7 +81,7 @@ edition = "2024"
 crate-type = ["cdylib"]
 
 [dependencies]
-floww = { path = "{sdk}" }
+floww = { package = "floww-sdk", path = "{sdk}" }
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
 
