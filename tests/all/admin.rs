@@ -166,7 +166,8 @@ fn the_cli_deploys_lists_and_undeploys() {
     assert!(stderr.contains("404 Not Found: no workflow \"probe-owner\" is deployed"), "{stderr}");
 
     let out = run_floww(&["workflows", "--host", &host.url, "--token", "wrong"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("401 Unauthorized: missing or wrong admin token"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("refused the admin token given with --token or FLOWW_TOKEN"), "{stderr}");
     let out = run_floww(&["workflows", "--host", &host.url, "--data-dir", "/no/such/dir"]);
     assert!(String::from_utf8_lossy(&out.stderr).contains("no admin token: pass --token"));
 }

@@ -3,6 +3,7 @@
 
 mod admin;
 mod adversarial;
+mod cli;
 mod connections;
 mod dev;
 mod durability;

@@ -14,7 +14,7 @@ use crate::http::auth::{read_token, token_path};
 #[derive(clap::Args)]
 pub struct ClientOptions {
     /// The host's base URL.
-    #[arg(long, global = true, env = "FLOWW_HOST", default_value = "http://127.0.0.1:3000")]
+    #[arg(long, global = true, env = "FLOWW_HOST", default_value = "http://127.0.0.1:3000", value_parser = parse_host)]
     host: Url,
 
     /// The admin token [default: read from DATA_DIR/admin-token].
@@ -29,11 +29,22 @@ pub struct ClientOptions {
 pub struct AdminClient {
     base: Url,
     token: String,
+    /// Where the token came from, for the message of a 401.
+    token_source: String,
     http: Client,
+}
+
+fn parse_host(arg: &str) -> Result<Url, String> {
+    let url = Url::parse(arg).ok().filter(|url| ["http", "https"].contains(&url.scheme()) && url.has_host());
+    url.ok_or_else(|| format!("expected the host's URL with its scheme, e.g. http://{}", arg.trim_start_matches("//")))
 }
 
 impl ClientOptions {
     pub fn connect(&self) -> anyhow::Result<AdminClient> {
+        let token_source = match &self.token {
+            Some(_) => "given with --token or FLOWW_TOKEN".to_owned(),
+            None => format!("read from {}", token_path(&self.data_dir).display()),
+        };
         let token = match &self.token {
             Some(token) => token.clone(),
             None => read_token(&self.data_dir).with_context(|| {
@@ -45,7 +56,7 @@ impl ClientOptions {
             })?,
         };
         let http = Client::builder().timeout(std::time::Duration::from_secs(300)).build()?;
-        Ok(AdminClient { base: self.host.clone(), token, http })
+        Ok(AdminClient { base: self.host.clone(), token, token_source, http })
     }
 }
 
@@ -80,13 +91,23 @@ impl AdminClient {
     /// Sends a request with the token; a non-2xx answer becomes an error
     /// carrying the host's message.
     pub fn send(&self, request: RequestBuilder) -> anyhow::Result<Value> {
-        let response = request
-            .bearer_auth(&self.token)
-            .send()
-            .with_context(|| format!("could not reach the host at {} (is `floww serve` running?)", self.base))?;
+        let response = request.bearer_auth(&self.token).send().with_context(|| {
+            format!("could not reach the host at {} (is `floww serve` running there? --host names another)", self.base)
+        })?;
         let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            bail!(
+                "the host at {} refused the admin token {}: pass the host's token with --token, or point \
+                 --data-dir at the host's data dir",
+                self.base,
+                self.token_source
+            );
+        }
         let text = response.text().unwrap_or_default();
-        let body: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        // A server that is not floww answers HTML or text: name it, don't dump it.
+        let Ok(body) = serde_json::from_str::<Value>(&text) else {
+            bail!("{} answered {status} with something that is not floww's JSON: is --host a floww host?", self.base);
+        };
         if !status.is_success() {
             let mut message = body.get("error").and_then(Value::as_str).map(str::to_owned).unwrap_or(body.to_string());
             // Every error where the host lists them (a manual input's schema errors).

@@ -140,7 +140,7 @@ fn parse_store_url(arg: &str) -> Result<String, String> {
 fn parse_seconds(arg: &str) -> Result<f64, String> {
     match arg.parse::<f64>() {
         Ok(s) if s > 0.0 && s <= 3600.0 => Ok(s),
-        _ => Err("expected a number of seconds between 0 and 3600, e.g. 30 or 0.5".into()),
+        _ => Err("expected a number of seconds above 0 and at most 3600, e.g. 30 or 0.5".into()),
     }
 }
 
@@ -198,9 +198,16 @@ impl ServeOptions {
         };
         let rt = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(self.listen)
-                .await
-                .with_context(|| format!("could not listen on {}", self.listen))?;
+            let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(|e| {
+                let hint = match e.kind() {
+                    std::io::ErrorKind::AddrInUse => {
+                        " (another process listens there: pick another address with \
+                                                      --listen, e.g. --listen 127.0.0.1:0 for any free port)"
+                    }
+                    _ => "",
+                };
+                anyhow::anyhow!("could not listen on {}: {e}{hint}", self.listen)
+            })?;
             let addr = listener.local_addr()?;
             let shutdown = shutdown_signal()?;
             // The readiness line comes last, so whoever waits for it has seen the routes.
@@ -220,6 +227,14 @@ impl ServeOptions {
                 }
             }
             println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
+            if self.token.is_none() {
+                // The client commands (deploy, logs, kv, …) find this host with these.
+                let data_dir = std::path::absolute(&self.data_dir).unwrap_or(self.data_dir.clone());
+                println!(
+                    "For the client commands: export FLOWW_HOST=http://{addr} FLOWW_DATA_DIR={}",
+                    data_dir.display()
+                );
+            }
             println!("Serving http://{addr}");
             host.serve(listener, shutdown).await?;
             tracing::info!("stopped");

@@ -129,7 +129,15 @@ async fn webhook(
     body: Body,
 ) -> Response {
     let path = uri.path().strip_prefix("/webhook").unwrap_or_default().to_owned();
-    let deployment = match app.registry.route(method.as_str(), &path) {
+    // HEAD runs as the GET route, unless the workflow declares HEAD; the
+    // answer goes without its body.
+    let (method, route) = match app.registry.route(method.as_str(), &path) {
+        RouteMatch::WrongMethod(allowed) if method == Method::HEAD && allowed.iter().any(|m| m == "GET") => {
+            (Method::GET, app.registry.route("GET", &path))
+        }
+        found => (method, found),
+    };
+    let deployment = match route {
         RouteMatch::Found(d) => d,
         RouteMatch::WrongMethod(allowed) => {
             let path = uri.path().into();

@@ -323,14 +323,15 @@ impl Registry {
     }
 }
 
-/// Fails if another workflow among `others` serves one of `routes`.
+/// Fails if another workflow among `others` serves one of the paths of
+/// `routes`, with any method: one path, one workflow.
 fn routes_free<'a>(
     id: &str,
     routes: &[Route],
     others: impl IntoIterator<Item = &'a Manifest>,
 ) -> Result<(), DeployError> {
     for other in others.into_iter().filter(|m| m.id.as_str() != id) {
-        if let Some(route) = routes.iter().find(|r| other.routes.contains(r)) {
+        if let Some(route) = routes.iter().find(|r| other.routes.iter().any(|o| o.path == r.path)) {
             return Err(DeployError::RouteTaken { route: route.clone(), owner: other.id.to_string() });
         }
     }
@@ -353,5 +354,37 @@ impl WorkflowDirectory for Directory {
     fn is_deployed(&self, id: &str) -> bool {
         let registry = self.0.get().and_then(Weak::upgrade);
         registry.is_some_and(|r| r.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.contains_key(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest(id: &str, routes: &[(&str, &str)]) -> Manifest {
+        Manifest {
+            id: WorkflowId::parse(id).unwrap(),
+            routes: routes
+                .iter()
+                .map(|(method, path)| Route { method: (*method).into(), path: (*path).into() })
+                .collect(),
+            crons: Vec::new(),
+            manuals: Vec::new(),
+            sha256: String::new(),
+            size: 0,
+            deployed_at_ms: 0,
+            timeout_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_path_belongs_to_one_workflow_whatever_the_method() {
+        let served = [manifest("kv-store", &[("POST", "/users")])];
+        let get = [Route { method: "GET".into(), path: "/users".into() }];
+        let err = routes_free("other", &get, &served).unwrap_err();
+        assert_eq!(err.to_string(), "webhook GET /users is already served by workflow \"kv-store\"");
+        assert!(routes_free("kv-store", &get, &served).is_ok(), "a workflow may add methods to its own path");
+        let elsewhere = [Route { method: "POST".into(), path: "/users/x".into() }];
+        assert!(routes_free("other", &elsewhere, &served).is_ok());
     }
 }

@@ -1,0 +1,70 @@
+//! The client commands and `serve` say what to do when something is off:
+//! a host URL without its scheme, a wrong token, a server that is not
+//! floww, an address in use, a bad timeout. And `HEAD` works where `GET` does.
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+
+use crate::harness::{Host, run_floww};
+
+const HOSTILE: (&str, &str) = ("hostile", "tests/guests/hostile");
+
+fn stderr_of(args: &[&str]) -> String {
+    let out = run_floww(args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn client_commands_say_what_is_wrong_with_the_host_or_the_token() {
+    let (host, data) = Host::start(&[]);
+    let dir = data.path().to_str().unwrap();
+    let no_scheme = stderr_of(&["workflows", "--host", "127.0.0.1:3000", "--data-dir", dir]);
+    assert!(no_scheme.contains("expected the host's URL with its scheme, e.g. http://127.0.0.1:3000"), "{no_scheme}");
+
+    let wrong = stderr_of(&["workflows", "--host", &host.url, "--token", "wrong"]);
+    assert!(wrong.contains("refused the admin token given with --token or FLOWW_TOKEN"), "{wrong}");
+    assert!(wrong.contains("point --data-dir at the host's data dir"), "{wrong}");
+
+    // A server that is not floww: its page is named, not dumped.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", other.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = other.accept().unwrap();
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let page = "<html><body>Welcome to nginx!</body></html>";
+        let answer =
+            format!("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\r\n{page}", page.len());
+        stream.write_all(answer.as_bytes()).unwrap();
+    });
+    let html = stderr_of(&["workflows", "--host", &url, "--data-dir", dir]);
+    server.join().unwrap();
+    assert!(html.contains("is not floww's JSON: is --host a floww host?"), "{html}");
+    assert!(!html.contains("nginx"), "{html}");
+}
+
+#[test]
+fn serve_says_how_to_reach_it_and_what_to_do_when_its_address_is_taken() {
+    let (host, data) = Host::start(&[]);
+    let exported = format!("export FLOWW_HOST={} FLOWW_DATA_DIR={}", host.url, data.path().display());
+    assert!(host.logged(&exported), "{}", host.logs());
+
+    let other = tempfile::TempDir::new().unwrap();
+    let address = host.url.trim_start_matches("http://");
+    let taken = stderr_of(&["serve", "--listen", address, "--data-dir", other.path().to_str().unwrap()]);
+    assert!(taken.contains("--listen 127.0.0.1:0 for any free port"), "{taken}");
+
+    let zero = stderr_of(&["serve", "--timeout", "0"]);
+    assert!(zero.contains("expected a number of seconds above 0 and at most 3600"), "{zero}");
+}
+
+#[test]
+fn head_runs_the_get_route_and_answers_without_a_body() {
+    let (host, _data) = Host::start(&[HOSTILE]);
+    let head = host.request("HEAD", "/webhook/hostile/echo").send().unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.text().unwrap(), "");
+    let post_only = host.request("HEAD", "/webhook/hostile/panic").send().unwrap();
+    assert_eq!(post_only.status(), 405, "HEAD stands in for GET only");
+}
