@@ -68,3 +68,18 @@ fn head_runs_the_get_route_and_answers_without_a_body() {
     let post_only = host.request("HEAD", "/webhook/hostile/panic").send().unwrap();
     assert_eq!(post_only.status(), 405, "HEAD stands in for GET only");
 }
+
+#[test]
+fn deploy_asks_for_an_id_when_a_file_name_gives_none_and_takes_a_crates_manifest() {
+    let (host, data) = Host::start(&[]);
+    let dir = data.path().to_str().unwrap();
+    let odd = data.path().join("My_Flow.Copy.wasm");
+    std::fs::write(&odd, b"\0asm").unwrap();
+    let refused = stderr_of(&["deploy", odd.to_str().unwrap(), "--host", &host.url, "--data-dir", dir]);
+    assert!(refused.contains("My_Flow.Copy.wasm gives no workflow id of its own: name one with --id"), "{refused}");
+
+    let manifest = crate::harness::repo_root().join("examples/kv-store/Cargo.toml");
+    let out = run_floww(&["deploy", manifest.to_str().unwrap(), "--host", &host.url, "--data-dir", dir]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Deployed kv-store ("));
+}

@@ -5,6 +5,7 @@ use serde_json::Value;
 
 use super::client::ClientOptions;
 use crate::guest_build::GuestCrate;
+use crate::storage::WorkflowId;
 
 /// Deploy a workflow to a running host (building it first if given a crate).
 ///
@@ -30,14 +31,27 @@ pub struct DeployCommand {
 impl DeployCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
-        let (wasm, default_id) = if self.source.is_dir() {
-            let krate = GuestCrate::inspect(&self.source)?;
+        // A crate's Cargo.toml stands for its folder.
+        let source = match self.source.file_name() {
+            Some(name) if name == "Cargo.toml" => self.source.parent().unwrap_or(&self.source).to_path_buf(),
+            _ => self.source.clone(),
+        };
+        let (wasm, default_id) = if source.is_dir() {
+            let krate = GuestCrate::inspect(&source)?;
             (krate.build()?, krate.name)
         } else {
-            let stem = self.source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            (self.source.clone(), stem.replace('_', "-"))
+            let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+            (source.clone(), stem.replace('_', "-"))
         };
-        let id = self.id.unwrap_or(default_id);
+        let id = match self.id {
+            Some(id) => id,
+            None => {
+                WorkflowId::parse(&default_id).with_context(|| {
+                    format!("{} gives no workflow id of its own: name one with --id", source.display())
+                })?;
+                default_id
+            }
+        };
         let bytes = std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))?;
         let mut url = client.url(&["workflows", &id]);
         if let Some(timeout) = self.timeout {

@@ -179,3 +179,21 @@ async fn each_route_refuses_a_body_over_what_it_accepts() {
     let a = send(&host, "PUT", "/api/kv/w/t/k", br#"{"value": [1]}"#, true).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.json);
 }
+
+#[tokio::test]
+async fn a_deploy_of_what_is_no_workflow_says_what_to_do() {
+    let (host, _dir) = host();
+    for (bytes, says) in [
+        (&b"hello"[..], "it is not WebAssembly: deploy the .wasm that `floww build` prints, or the crate's folder"),
+        (
+            &b"\0asm\x01\0\0\0"[..],
+            "it is a core WebAssembly module, not a component: build the crate for wasm32-wasip2",
+        ),
+        (&b"\0asm\x0d\0\x01\0"[..], "it is no floww workflow ("),
+    ] {
+        let a = send(&host, "PUT", "/api/workflows/x", bytes, true).await;
+        assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.json);
+        let error = a.json["error"].as_str().unwrap();
+        assert!(error.starts_with(&format!("not a usable workflow component: {says}")), "{error}");
+    }
+}

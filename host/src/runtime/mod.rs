@@ -226,6 +226,7 @@ impl Runtime {
     /// Compiles a component and links it against the host's imports. Code
     /// already in use, or cached on disk, is reused; new code is cached.
     pub fn compile(&self, bytes: &[u8]) -> wasmtime::Result<Workflow> {
+        check_kind(bytes)?;
         let sha256 = format!("{:x}", Sha256::digest(bytes));
         let code = self.code.get_or_make(&sha256, || match self.read_cached(&sha256) {
             Some(code) => Ok::<_, wasmtime::Error>(code),
@@ -266,7 +267,12 @@ impl Runtime {
     }
 
     fn link(&self, sha256: String, component: Component) -> wasmtime::Result<Code> {
-        let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?)?;
+        let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?).map_err(|e| {
+            wasmtime::Error::msg(format!(
+                "it is no floww workflow ({e}): declare its triggers with `floww::workflow! {{ … }}` and build it with \
+                 `floww build`"
+            ))
+        })?;
         Ok(Code { sha256, component, pre })
     }
 
@@ -352,6 +358,20 @@ impl Runtime {
             Err(_) => Err(ExecError::Timeout(timeout)),
         };
         Execution { result, logs: store.into_data().log.into_lines() }
+    }
+}
+
+/// Says what to do with bytes that are no component before wasmtime parses
+/// them: a component starts with `\0asm` and layer 1 (a core module, layer 0).
+fn check_kind(bytes: &[u8]) -> wasmtime::Result<()> {
+    match bytes.get(..8) {
+        Some([0, b'a', b's', b'm', _, _, 1, 0]) => Ok(()),
+        Some([0, b'a', b's', b'm', _, _, 0, 0]) => Err(wasmtime::Error::msg(
+            "it is a core WebAssembly module, not a component: build the crate for wasm32-wasip2 with `floww build`",
+        )),
+        _ => Err(wasmtime::Error::msg(
+            "it is not WebAssembly: deploy the .wasm that `floww build` prints, or the crate's folder",
+        )),
     }
 }
 
