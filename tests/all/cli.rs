@@ -83,3 +83,18 @@ fn deploy_asks_for_an_id_when_a_file_name_gives_none_and_takes_a_crates_manifest
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Deployed kv-store ("));
 }
+
+#[test]
+fn kv_takes_as_before_or_after_its_subcommand_and_asks_for_it_when_missing() {
+    let (host, data) = Host::start(&[]);
+    let client = ["--host", host.url.as_str(), "--data-dir", data.path().to_str().unwrap()];
+    for args in [&["kv", "--as", "ops", "set", "t", "k", "1"][..], &["kv", "set", "t", "k", "2", "--as", "ops"][..]] {
+        let out = run_floww(&[args, &client[..]].concat());
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    let got = run_floww(&[&["kv", "get", "t", "k", "--as", "ops"][..], &client[..]].concat());
+    let item: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
+    assert_eq!(item["value"], 2);
+    let missing = stderr_of(&[&["kv", "get", "t", "k"][..], &client[..]].concat());
+    assert!(missing.contains("say which workflow to act as: --as WORKFLOW_ID"), "{missing}");
+}

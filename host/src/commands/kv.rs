@@ -8,9 +8,9 @@ use super::client::ClientOptions;
 /// (under the same permission rules that workflow meets).
 #[derive(clap::Args)]
 pub struct KvCommand {
-    /// The workflow to act as.
-    #[arg(long = "as", value_name = "WORKFLOW_ID")]
-    as_workflow: String,
+    /// The workflow to act as (before or after the subcommand).
+    #[arg(long = "as", value_name = "WORKFLOW_ID", global = true)]
+    as_workflow: Option<String>,
 
     #[command(subcommand)]
     action: KvAction,
@@ -25,7 +25,9 @@ enum KvAction {
     Tables,
     /// List a table's keys (or, with --values, its items), a page at a time.
     Keys {
+        /// The table to list.
         table: String,
+        /// Print each item (value, version, expiry), not only its key.
         #[arg(long)]
         values: bool,
         /// Only keys starting with this.
@@ -39,10 +41,17 @@ enum KvAction {
         cursor: Option<String>,
     },
     /// Print one item.
-    Get { table: String, key: String },
+    Get {
+        /// The table it is in.
+        table: String,
+        /// Its key.
+        key: String,
+    },
     /// Store a JSON value.
     Set {
+        /// The table (created, owned by the acting workflow, if missing).
         table: String,
+        /// The key.
         key: String,
         /// The value as JSON text, e.g. '{"name": "Ann"}' or '"text"'.
         json: String,
@@ -52,32 +61,52 @@ enum KvAction {
     },
     /// Add to an integer atomically (a missing key counts as 0).
     Incr {
+        /// The table.
         table: String,
+        /// The key holding the integer.
         key: String,
+        /// What to add (negative to subtract).
         #[arg(allow_negative_numbers = true, default_value_t = 1)]
         delta: i64,
     },
     /// Delete one item.
-    Rm { table: String, key: String },
+    Rm {
+        /// The table it is in.
+        table: String,
+        /// Its key.
+        key: String,
+    },
     /// List who may use a table.
-    Perms { table: String },
+    Perms {
+        /// The table.
+        table: String,
+    },
     /// Grant another workflow rights on a table the acting workflow owns.
     Grant {
+        /// The table, owned by the acting workflow.
         table: String,
+        /// The workflow given the rights.
         workflow: String,
+        /// It may read the table.
         #[arg(long)]
         read: bool,
+        /// It may write the table.
         #[arg(long)]
         write: bool,
     },
     /// Revoke another workflow's grant on a table the acting workflow owns.
-    Revoke { table: String, workflow: String },
+    Revoke {
+        /// The table, owned by the acting workflow.
+        table: String,
+        /// The workflow whose grant goes.
+        workflow: String,
+    },
 }
 
 impl KvCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
-        let me = self.as_workflow.as_str();
+        let me = self.as_workflow.as_deref().context("say which workflow to act as: --as WORKFLOW_ID")?;
         let answer = match &self.action {
             KvAction::Tables => client.get(client.url(&["kv", me]))?,
             KvAction::Keys { table, values, prefix, limit, cursor } => {
