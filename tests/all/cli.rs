@@ -97,4 +97,12 @@ fn kv_takes_as_before_or_after_its_subcommand_and_asks_for_it_when_missing() {
     assert_eq!(item["value"], 2);
     let missing = stderr_of(&[&["kv", "get", "t", "k"][..], &client[..]].concat());
     assert!(missing.contains("say which workflow to act as: --as WORKFLOW_ID"), "{missing}");
+
+    // A typo in --as is named as one; a real workflow without the right still gets the 403.
+    let typo = stderr_of(&[&["kv", "--as", "opz", "get", "t", "k"][..], &client[..]].concat());
+    assert!(typo.contains("no workflow \"opz\" is deployed or owns a table: check --as"), "{typo}");
+    let own = run_floww(&[&["kv", "--as", "other", "set", "mine", "k", "1"][..], &client[..]].concat());
+    assert!(own.status.success(), "{}", String::from_utf8_lossy(&own.stderr));
+    let denied = stderr_of(&[&["kv", "--as", "other", "get", "t", "k"][..], &client[..]].concat());
+    assert!(denied.contains("403 Forbidden") && !denied.contains("check --as"), "{denied}");
 }

@@ -26,6 +26,14 @@ pub struct ClientOptions {
     data_dir: PathBuf,
 }
 
+/// The host answered a request with an error status.
+#[derive(Debug, thiserror::Error)]
+#[error("the host answered {status}: {message}")]
+pub struct Refused {
+    pub status: reqwest::StatusCode,
+    pub message: String,
+}
+
 pub struct AdminClient {
     base: Url,
     token: String,
@@ -117,7 +125,7 @@ impl AdminClient {
                 let place = if path.is_empty() { "the top level" } else { path };
                 message.push_str(&format!("\n  at {place}: {what}"));
             }
-            bail!("the host answered {status}: {message}");
+            return Err(Refused { status, message }.into());
         }
         Ok(body)
     }

@@ -1,8 +1,8 @@
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::client::ClientOptions;
+use super::client::{AdminClient, ClientOptions, Refused};
 
 /// Inspect and repair the KV store of a running host, acting as a workflow
 /// (under the same permission rules that workflow meets).
@@ -103,11 +103,36 @@ enum KvAction {
     },
 }
 
+fn is_forbidden(e: &anyhow::Error) -> bool {
+    e.downcast_ref::<Refused>().is_some_and(|r| r.status == reqwest::StatusCode::FORBIDDEN)
+}
+
+/// Whether `id` is deployed or owns a table.
+fn known(client: &AdminClient, id: &str) -> bool {
+    let owns = |tables: Value| tables["tables"].as_array().is_some_and(|t| t.iter().any(|t| t["owner"] == id));
+    client.get(client.url(&["workflows", id])).is_ok() || client.get(client.url(&["kv", id])).is_ok_and(owns)
+}
+
 impl KvCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
         let me = self.as_workflow.as_deref().context("say which workflow to act as: --as WORKFLOW_ID")?;
-        let answer = match &self.action {
+        let answer = match self.action.send(&client, me) {
+            // A typo in --as meets the permission rules first: say what it is.
+            Err(e) if is_forbidden(&e) && !known(&client, me) => {
+                bail!("no workflow {me:?} is deployed or owns a table: check --as ({e:#})")
+            }
+            answer => answer?,
+        };
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+        Ok(())
+    }
+}
+
+impl KvAction {
+    /// Sends the action's request, acting as `me`; the host's answer.
+    fn send(&self, client: &AdminClient, me: &str) -> anyhow::Result<Value> {
+        Ok(match self {
             KvAction::Tables => client.get(client.url(&["kv", me]))?,
             KvAction::Keys { table, values, prefix, limit, cursor } => {
                 let mut url = client.url(&["kv", me, table]);
@@ -139,8 +164,6 @@ impl KvCommand {
             KvAction::Revoke { table, workflow } => {
                 client.delete(client.url(&["kv", me, "permissions", table, workflow]))?
             }
-        };
-        println!("{}", serde_json::to_string_pretty(&answer)?);
-        Ok(())
+        })
     }
 }
