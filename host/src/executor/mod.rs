@@ -181,11 +181,6 @@ impl Executor {
 }
 
 impl Admitted<'_> {
-    /// The execution's id.
-    pub fn id(&self) -> &str {
-        &self.started.id
-    }
-
     /// Ends the execution before the guest runs, as `invalid`: its input
     /// can't be taken, for `reason`. Returns the execution's id.
     pub fn refuse(self, reason: &impl Display) -> String {
