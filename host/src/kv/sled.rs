@@ -213,10 +213,9 @@ fn encode_item(item: &Item) -> Vec<u8> {
     v
 }
 
-/// The expiry in an item record's header, if it has one.
+/// The expiry field of an item record's header (0: never), if it has a header.
 fn expires_at(bytes: &[u8]) -> Option<u64> {
-    let at = u64::from_be_bytes(bytes.get(24..HEADER)?.try_into().expect("8 bytes"));
-    Some(at).filter(|&at| at != 0)
+    Some(u64::from_be_bytes(bytes.get(24..HEADER)?.try_into().expect("8 bytes")))
 }
 
 /// The expiry index key of the item under `k`, if it expires.
