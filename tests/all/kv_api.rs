@@ -4,7 +4,10 @@
 use serde_json::json;
 
 use crate::admin::api;
-use crate::harness::{Host, Store, answer, on_each_store, run_floww};
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::harness::{Host, Store, answer, floww, on_each_store, run_floww};
 
 fn setup(store: Store) -> (Host, Store) {
     let (host, data) =
@@ -53,6 +56,39 @@ fn every_route_reads_and_writes_as_the_named_workflow(store: Store) {
     assert_eq!(write.status, 403, "read-only: {}", write.json);
     assert_eq!(call("DELETE", "/kv/owner/permissions/shared/reader").status, 200);
     assert_eq!(call("GET", "/kv/reader/shared/k").status, 403);
+}
+
+fn only_the_owner_drops_a_table_and_nothing_of_it_stays(store: Store) {
+    let (host, data) = setup(store);
+    let d = data.path();
+    let call = |method: &str, path: &str| answer(api(&host, d, method, path));
+    let grant = json!({"workflowId": "reader", "canRead": true, "canWrite": true});
+    assert_eq!(answer(api(&host, d, "PUT", "/kv/owner/permissions/shared").json(&grant)).status, 200);
+
+    let refused = call("DELETE", "/kv/reader/shared");
+    assert_eq!(refused.status, 403, "a grantee may write, not drop: {}", refused.json);
+    assert_eq!(refused.json["error"], "only the owner of table \"shared\" may drop it");
+    let dropped = call("DELETE", "/kv/owner/shared");
+    assert_eq!((dropped.status, dropped.json), (200, json!({"table": "shared", "dropped": true})));
+    let again = call("DELETE", "/kv/owner/shared");
+    assert_eq!((again.status, again.json["error"].as_str()), (404, Some("table \"shared\" does not exist")));
+    assert_eq!(call("GET", "/kv/owner").json, json!({"tables": []}));
+
+    // The name is free: the reader's write makes a new, empty table of its own.
+    let put = answer(api(&host, d, "PUT", "/kv/reader/shared/mine").json(&json!({"value": 1})));
+    assert_eq!(put.status, 200, "{}", put.json);
+    assert_eq!(call("GET", "/kv/reader/shared").json, json!({"keys": ["mine"], "cursor": null}));
+    assert_eq!(call("GET", "/kv/owner/shared/k").status, 403, "the old owner's grant-less view");
+
+    // A guest drops its own table through the SDK, and gets 404 and 403 as the API does.
+    let (status, _) = host.post("/probe-owner", json!({"op": "set", "table": "scratch", "key": "k", "value": 1}));
+    assert_eq!(status, 200);
+    let (status, body) = host.post("/probe-owner", json!({"op": "drop-table", "table": "scratch"}));
+    assert_eq!((status, body), (200, json!({"ok": null})));
+    let (status, body) = host.post("/probe-owner", json!({"op": "drop-table", "table": "scratch"}));
+    assert_eq!((status, body["kind"].as_str()), (404, Some("not-found")));
+    let (status, body) = host.post("/probe-owner", json!({"op": "drop-table", "table": "shared"}));
+    assert_eq!((status, body["kind"].as_str()), (403, Some("permission-denied")), "{body}");
 }
 
 fn errors_carry_their_status_and_reason(store: Store) {
@@ -127,10 +163,33 @@ fn floww_kv_drives_the_api_from_the_terminal(store: Store) {
     assert!(!ok && err.contains("the value must be JSON text"), "{err}");
     let (_, out, _) = kv(&["tables"]);
     assert!(out.contains("\"owner\": \"owner\""), "{out}");
+
+    // A drop asks for the table's name first; no answer, or a wrong one, drops nothing.
+    let (ok, _, err) = kv(&["drop", "shared"]);
+    assert!(!ok && err.contains("Type the table's name to confirm"), "{err}");
+    assert!(err.contains("not dropped: the answer was not \"shared\" (pass --yes"), "{err}");
+    assert!(kv(&["get", "shared", "k"]).0, "the table is still there");
+    let mut confirmed = floww()
+        .args([&["kv", "--as", "owner", "drop", "shared"][..], &client].concat())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    confirmed.stdin.take().unwrap().write_all(b"shared\n").unwrap();
+    let out = confirmed.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"dropped\": true"));
+    let (ok, _, err) = kv(&["keys", "shared"]);
+    assert!(!ok && err.contains("404 Not Found: table \"shared\" does not exist"), "{err}");
+    assert!(kv(&["set", "gone", "k", "1"]).0);
+    let (ok, out, err) = kv(&["drop", "gone", "--yes"]);
+    assert!(ok && out.contains("\"dropped\": true"), "{out}{err}");
 }
 
 on_each_store!(
     every_route_reads_and_writes_as_the_named_workflow,
     errors_carry_their_status_and_reason,
+    only_the_owner_drops_a_table_and_nothing_of_it_stays,
     floww_kv_drives_the_api_from_the_terminal,
 );

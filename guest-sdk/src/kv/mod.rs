@@ -473,6 +473,21 @@ impl Kv {
     pub fn revoke_permission(&self, table: &str, workflow_id: &str) -> Result<(), KvError> {
         Ok(wit::revoke_permission(table, workflow_id)?)
     }
+
+    /// Removes a table this workflow owns, with every item and grant in it.
+    /// Its name is free again afterwards: the next write to it creates a new,
+    /// empty table. Only the owner may drop a table
+    /// ([`KvError::PermissionDenied`] for others); a missing table is
+    /// [`KvError::NotFound`].
+    ///
+    /// ```no_run
+    /// # fn run(ctx: &floww::Context) -> Result<(), floww::KvError> {
+    /// ctx.kv.drop_table("scratch")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn drop_table(&self, table: &str) -> Result<(), KvError> {
+        Ok(wit::drop_table(table)?)
+    }
 }
 
 /// Serializes a value for `table`/`key`; a value serde can't serialize is

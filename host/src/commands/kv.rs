@@ -101,6 +101,29 @@ enum KvAction {
         /// The workflow whose grant goes.
         workflow: String,
     },
+    /// Drop a table the acting workflow owns, with every item and grant in
+    /// it. Asks for the table's name on stdin to confirm, unless --yes.
+    Drop {
+        /// The table, owned by the acting workflow.
+        table: String,
+        /// Don't ask: drop it.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// Asks on the terminal (or reads stdin) for `table`'s name before a drop,
+/// which can't be undone.
+fn confirm_drop(table: &str, me: &str) -> anyhow::Result<()> {
+    eprint!(
+        "Drop table {table:?} of workflow {me:?} with every item and grant in it? This can't be undone.\nType the table's name to confirm: "
+    );
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer).context("could not read the confirmation from stdin")?;
+    if answer.trim() != table {
+        bail!("not dropped: the answer was not {table:?} (pass --yes to drop without asking)");
+    }
+    Ok(())
 }
 
 fn is_forbidden(e: &anyhow::Error) -> bool {
@@ -117,6 +140,9 @@ impl KvCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
         let me = self.as_workflow.as_deref().context("say which workflow to act as: --as WORKFLOW_ID")?;
+        if let KvAction::Drop { table, yes: false } = &self.action {
+            confirm_drop(table, me)?;
+        }
         let answer = match self.action.send(&client, me) {
             // A typo in --as meets the permission rules first: say what it is.
             Err(e) if is_forbidden(&e) && !known(&client, me) => {
@@ -164,6 +190,7 @@ impl KvAction {
             KvAction::Revoke { table, workflow } => {
                 client.delete(client.url(&["kv", me, "permissions", table, workflow]))?
             }
+            KvAction::Drop { table, .. } => client.delete(client.url(&["kv", me, table]))?,
         })
     }
 }

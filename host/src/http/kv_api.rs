@@ -74,6 +74,18 @@ pub(super) async fn keys(
     }
 }
 
+/// `DELETE /api/kv/{workflow}/{table}`: drops a table the workflow owns,
+/// with every item and grant.
+pub(super) async fn drop_table(
+    State(app): State<AppState>,
+    Path((workflow, table)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    acting_as(&workflow)?;
+    let t = table.clone();
+    blocking(move || Ok(app.kv.drop_table(&workflow, &t)?)).await?;
+    Ok(Json(json!({ "table": table, "dropped": true })))
+}
+
 /// `GET /api/kv/{workflow}/{table}/{key}`
 pub(super) async fn get(
     State(app): State<AppState>,

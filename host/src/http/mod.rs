@@ -84,7 +84,7 @@ pub fn router(state: AppState) -> Router {
             post(invoke::invoke).route_layer(limit(state.limits.request_body)),
         )
         .route("/kv/{workflow}", get(kv_api::tables).post(kv_api::batch).route_layer(limit(MAX_BATCH_BODY_BYTES)))
-        .route("/kv/{workflow}/{table}", get(kv_api::keys))
+        .route("/kv/{workflow}/{table}", get(kv_api::keys).delete(kv_api::drop_table))
         .route(
             "/kv/{workflow}/{table}/{key}",
             get(kv_api::get)

@@ -178,6 +178,8 @@ pub enum WriteFailure {
     Overflow,
     /// A table to be created exists now, owned by someone else.
     TableTaken,
+    /// A table the write found is gone (dropped) or being dropped.
+    TableGone,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -228,14 +230,16 @@ pub trait Backend: Send + Sync + 'static {
     fn grants(&self, table: &str) -> StorageResult<Vec<(String, Access)>>;
     /// The tables on which `workflow` holds a grant.
     fn granted_tables(&self, workflow: &str) -> StorageResult<Vec<String>>;
-    /// Creates or replaces a grant.
-    fn put_grant(&self, table: &str, workflow: &str, access: Access) -> StorageResult<()>;
+    /// Creates or replaces a grant on a table `owner` owns; `false` (and no
+    /// grant) if the table is gone or owned by another now.
+    fn put_grant(&self, table: &str, owner: &str, workflow: &str, access: Access) -> StorageResult<bool>;
     /// Removes a grant; `false` if there was none.
     fn remove_grant(&self, table: &str, workflow: &str) -> StorageResult<bool>;
 
     fn get(&self, table: &str, key: &str, now_ms: u64) -> StorageResult<Option<Item>>;
     /// Applies `writes` in order, all or none, creating `new_tables` (owned
-    /// by `owner`) in the same step.
+    /// by `owner`) in the same step. Every other table a write names must
+    /// exist until the step commits: a table dropped meanwhile is `TableGone`.
     fn write(
         &self,
         owner: &str,
@@ -245,6 +249,10 @@ pub trait Backend: Send + Sync + 'static {
     ) -> Result<Vec<Written>, WriteError>;
     fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>>;
     fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>>;
+    /// Removes `table` with its items and grants if `owner` owns it, so the
+    /// name is free again and nothing of it outlives it (a write or grant
+    /// racing the drop fails); `false` if `owner` does not own it.
+    fn drop_table(&self, table: &str, owner: &str) -> StorageResult<bool>;
     /// Deletes items expired at `now_ms` from storage; returns how many.
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize>;
 }

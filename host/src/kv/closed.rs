@@ -33,7 +33,7 @@ impl Backend for Closed {
     fn granted_tables(&self, _: &str) -> StorageResult<Vec<String>> {
         closed()
     }
-    fn put_grant(&self, _: &str, _: &str, _: Access) -> StorageResult<()> {
+    fn put_grant(&self, _: &str, _: &str, _: &str, _: Access) -> StorageResult<bool> {
         closed()
     }
     fn remove_grant(&self, _: &str, _: &str) -> StorageResult<bool> {
@@ -49,6 +49,9 @@ impl Backend for Closed {
         closed()
     }
     fn items(&self, _: &str, _: Range<'_>, _: u64) -> StorageResult<Listed<Item>> {
+        closed()
+    }
+    fn drop_table(&self, _: &str, _: &str) -> StorageResult<bool> {
         closed()
     }
     fn remove_expired(&self, _: u64) -> StorageResult<usize> {

@@ -115,15 +115,18 @@ fn item_pages_stop_at_their_byte_bound_but_carry_at_least_one_item(db: &dyn Back
 
 fn grants_are_indexed_both_ways_and_removed_together(db: &dyn Backend) {
     let read = Access { read: true, write: false };
-    db.put_grant("t1", "bob", read).unwrap();
-    db.put_grant("t2", "bob", read).unwrap();
+    db.write("o", &["t1", "t2"], &[], 1).unwrap();
+    assert!(db.put_grant("t1", "o", "bob", read).unwrap());
+    assert!(db.put_grant("t2", "o", "bob", read).unwrap());
+    assert!(!db.put_grant("t2", "eve", "bob", read).unwrap(), "only on a table the named owner owns");
+    assert!(!db.put_grant("t3", "o", "bob", read).unwrap(), "only on a table that exists");
     assert_eq!(db.granted_tables("bob").unwrap(), ["t1", "t2"]);
     assert!(db.remove_grant("t1", "bob").unwrap());
     assert!(!db.remove_grant("t1", "bob").unwrap());
     assert_eq!(db.granted_tables("bob").unwrap(), ["t2"]);
     assert_eq!(db.grants("t2").unwrap(), [("bob".to_owned(), read)]);
     let both = Access { read: true, write: true };
-    db.put_grant("t2", "bob", both).unwrap();
+    assert!(db.put_grant("t2", "o", "bob", both).unwrap());
     assert_eq!(db.grant("t2", "bob").unwrap(), Some(both), "a grant is an upsert");
 }
 
@@ -139,6 +142,52 @@ fn concurrent_increments_add_up(db: &dyn Backend) {
         }
     });
     assert_eq!(db.get("t", "n", 1).unwrap().unwrap().value, "200");
+}
+
+fn a_dropped_table_leaves_nothing_behind_and_its_name_is_free(db: &dyn Backend) {
+    let writes = [set("t", "a", "1"), Write::Set { table: "t", key: "b", value: "2", ttl_ms: Some(60_000) }];
+    db.write("o", &["t"], &writes, 1).unwrap();
+    db.write("o", &["u"], &[set("u", "a", "1")], 1).unwrap();
+    assert!(db.put_grant("t", "o", "bob", Access { read: true, write: true }).unwrap());
+    assert!(!db.drop_table("t", "bob").unwrap(), "only its owner drops it");
+    assert!(db.drop_table("t", "o").unwrap());
+    assert!(!db.drop_table("t", "o").unwrap(), "a table is dropped once");
+    assert_eq!(db.table_owner("t").unwrap(), None);
+    assert_eq!(db.tables().unwrap(), [("u".to_owned(), "o".to_owned())]);
+    assert!(db.grants("t").unwrap().is_empty());
+    assert!(db.granted_tables("bob").unwrap().is_empty());
+    assert_eq!(db.remove_expired(u64::MAX - 1).unwrap(), 0, "its expiring items went with it");
+    // Writes and grants that found the table before the drop fail.
+    let gone = db.write("o", &[], &[set("t", "c", "3")], 1).unwrap_err();
+    assert!(matches!(gone, WriteError::Failed { index: 0, failure: WriteFailure::TableGone }), "{gone:?}");
+    assert!(!db.put_grant("t", "o", "bob", Access { read: true, write: false }).unwrap());
+    // Another workflow may take the name, and finds the table empty.
+    db.write("eve", &["t"], &[set("t", "z", "1")], 1).unwrap();
+    assert_eq!(db.keys("t", all(), 1).unwrap().entries, ["z"]);
+    assert_eq!(db.get("u", "a", 1).unwrap().unwrap().value, "1", "other tables keep their items");
+}
+
+fn writes_racing_a_drop_leave_no_item_behind(db: &dyn Backend) {
+    db.write("o", &["t"], &[set("t", "k0", "0")], 1).unwrap();
+    std::thread::scope(|s| {
+        for writer in 0..4 {
+            s.spawn(move || {
+                for n in 0.. {
+                    let key = format!("w{writer}-{n}");
+                    match db.write("o", &[], &[set("t", &key, "1")], 1) {
+                        Ok(_) => continue,
+                        Err(WriteError::Failed { failure: WriteFailure::TableGone, .. }) => break,
+                        Err(e) => panic!("{e:?}"),
+                    }
+                }
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        assert!(db.drop_table("t", "o").unwrap());
+    });
+    assert_eq!(db.table_owner("t").unwrap(), None);
+    db.write("o", &["t"], &[], 1).unwrap();
+    assert!(db.keys("t", all(), 1).unwrap().entries.is_empty(), "no write outlived the drop");
 }
 
 macro_rules! on_every_backend {
@@ -171,4 +220,6 @@ on_every_backend!(
     item_pages_stop_at_their_byte_bound_but_carry_at_least_one_item,
     grants_are_indexed_both_ways_and_removed_together,
     concurrent_increments_add_up,
+    a_dropped_table_leaves_nothing_behind_and_its_name_is_free,
+    writes_racing_a_drop_leave_no_item_behind,
 );

@@ -235,4 +235,8 @@ impl wit::Host for KvCtx {
     async fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
         counted("revoke-permission", self.waiting(move |kv, caller| kv.revoke(caller, &table, &workflow_id)).await)
     }
+
+    async fn drop_table(&mut self, table: String) -> Result<(), wit::KvError> {
+        counted("drop-table", self.waiting(move |kv, caller| kv.drop_table(caller, &table)).await)
+    }
 }

@@ -190,8 +190,9 @@ impl Kv {
                 KvError::InvalidInput(format!("a batch holds at most {MAX_BATCH} writes, not {}", writes.len()));
             return Err(BatchError { index: MAX_BATCH, error });
         }
-        // A table created by another workflow between the checks and the
-        // write is caught by the backend; checking again then applies its rules.
+        // A table created by another workflow, or dropped, between the checks
+        // and the write is caught by the backend; checking again then applies
+        // its rules.
         for _attempt in 0..2 {
             let mut new_tables: Vec<&str> = Vec::new();
             for (index, write) in writes.iter().enumerate() {
@@ -211,7 +212,7 @@ impl Kv {
             }
             match self.backend.write(caller, &new_tables, writes, now_ms()) {
                 Ok(written) => return Ok(written),
-                Err(WriteError::Failed { failure: WriteFailure::TableTaken, .. }) => continue,
+                Err(WriteError::Failed { failure: WriteFailure::TableTaken | WriteFailure::TableGone, .. }) => continue,
                 Err(WriteError::Failed { index, failure }) => {
                     return Err(BatchError { index, error: failure_error(&writes[index], failure) });
                 }
@@ -298,7 +299,17 @@ impl Kv {
         if !self.workflows.is_deployed(workflow) {
             return Err(KvError::NotFound(format!("no workflow {workflow:?} is deployed")));
         }
-        Ok(self.backend.put_grant(table, workflow, access)?)
+        if self.backend.put_grant(table, caller, workflow, access)? { Ok(()) } else { Err(missing_table(table)) }
+    }
+
+    /// Removes a table `caller` owns, with every item and grant; its name is
+    /// free again afterwards.
+    pub fn drop_table(&self, caller: &str, table: &str) -> KvResult<()> {
+        check_table_name(table)?;
+        if self.owner(table)? != caller {
+            return Err(KvError::PermissionDenied(format!("only the owner of table {table:?} may drop it")));
+        }
+        if self.backend.drop_table(table, caller)? { Ok(()) } else { Err(missing_table(table)) }
     }
 
     /// Removes `workflow`'s grant on a table `caller` owns.
@@ -385,6 +396,7 @@ fn failure_error(write: &Write<'_>, failure: WriteFailure) -> KvError {
             KvError::Conflict(format!("incrementing key {key:?} in table {table:?} would overflow a 64-bit integer"))
         }
         WriteFailure::TableTaken => KvError::Conflict(format!("table {table:?} was created by another workflow")),
+        WriteFailure::TableGone => missing_table(table),
     }
 }
 
@@ -531,6 +543,22 @@ mod tests {
         assert!(matches!(kv.grant("alice", "t", "alice", READ), Err(KvError::Conflict(_))));
         assert!(matches!(kv.revoke("alice", "t", "alice"), Err(KvError::Conflict(_))));
         assert!(matches!(kv.grant("alice", "t", "dave", READ), Err(KvError::NotFound(_))));
+    }
+
+    #[test]
+    fn only_the_owner_drops_a_table_and_grants_go_with_it() {
+        let kv = kv();
+        kv.set("alice", "t", "k", "1").unwrap();
+        kv.grant("alice", "t", "bob", Access { read: true, write: true }).unwrap();
+        let denied = kv.drop_table("bob", "t").unwrap_err();
+        assert!(matches!(&denied, KvError::PermissionDenied(m) if m.contains("only the owner")), "{denied:?}");
+        kv.drop_table("alice", "t").unwrap();
+        assert!(matches!(kv.drop_table("alice", "t"), Err(KvError::NotFound(m)) if m.contains("does not exist")));
+        assert!(matches!(kv.drop_table("alice", "bad name"), Err(KvError::InvalidInput(_))));
+        // Bob's write creates a new table of that name, his own.
+        kv.set("bob", "t", "k2", "2").unwrap();
+        assert_eq!(kv.list_tables("bob").unwrap()[0].owner, "bob");
+        assert!(matches!(kv.get("alice", "t", "k2"), Err(KvError::PermissionDenied(_))));
     }
 
     #[test]

@@ -79,6 +79,23 @@ fn write_group(
             return Err(Stop::Failed { index: 0, failure: WriteFailure::TableTaken });
         }
     }
+    // Share-lock the other tables until commit, so a drop waits for this
+    // group or this group finds the table gone; in name order, as drops lock.
+    let mut existing: Vec<&str> = writes.iter().map(|w| w.table()).filter(|t| !new_tables.contains(t)).collect();
+    existing.sort_unstable();
+    existing.dedup();
+    if !existing.is_empty() {
+        let found = tx.query_typed(
+            "SELECT name FROM floww_kv_tables WHERE name = ANY($1) ORDER BY name FOR SHARE",
+            &[(&existing, Type::TEXT_ARRAY)],
+        )?;
+        if found.len() < existing.len() {
+            let found: Vec<String> = found.iter().map(|row| row.get(0)).collect();
+            let index =
+                writes.iter().position(|w| !new_tables.contains(&w.table()) && !found.iter().any(|f| f == w.table()));
+            return Err(Stop::Failed { index: index.unwrap_or(0), failure: WriteFailure::TableGone });
+        }
+    }
     let mut written = Vec::with_capacity(writes.len());
     for (index, write) in writes.iter().enumerate() {
         let (table, key) = (write.table(), write.key());
@@ -222,16 +239,42 @@ impl Backend for PostgresBackend {
         Ok(rows.map_err(storage_error)?.iter().map(|row| row.get(0)).collect())
     }
 
-    fn put_grant(&self, table: &str, workflow: &str, access: Access) -> StorageResult<()> {
-        self.db
-            .get()?
-            .execute(
-                "INSERT INTO floww_kv_grants (tbl, workflow, can_read, can_write) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tbl, workflow) DO UPDATE SET can_read = $3, can_write = $4",
-                &[&table, &workflow, &access.read, &access.write],
-            )
-            .map_err(storage_error)?;
-        Ok(())
+    fn put_grant(&self, table: &str, owner: &str, workflow: &str, access: Access) -> StorageResult<bool> {
+        // The table's row stays share-locked until the grant commits, so a
+        // drop either waits for it or leaves nothing to grant on.
+        let granted = self.db.get()?.execute(
+            "WITH owned AS (SELECT name FROM floww_kv_tables WHERE name = $1 AND owner = $5 FOR SHARE) \
+             INSERT INTO floww_kv_grants (tbl, workflow, can_read, can_write) SELECT name, $2, $3, $4 FROM owned \
+             ON CONFLICT (tbl, workflow) DO UPDATE SET can_read = $3, can_write = $4",
+            &[&table, &workflow, &access.read, &access.write, &owner],
+        );
+        Ok(granted.map_err(storage_error)? > 0)
+    }
+
+    fn drop_table(&self, table: &str, owner: &str) -> StorageResult<bool> {
+        let mut conn = self.db.get()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let dropped = conn.transaction().and_then(|mut tx| {
+                let owned = tx.query_opt(
+                    "SELECT 1 FROM floww_kv_tables WHERE name = $1 AND owner = $2 FOR UPDATE",
+                    &[&table, &owner],
+                )?;
+                if owned.is_none() {
+                    return Ok(false);
+                }
+                tx.execute("DELETE FROM floww_kv_items WHERE tbl = $1", &[&table])?;
+                tx.execute("DELETE FROM floww_kv_grants WHERE tbl = $1", &[&table])?;
+                tx.execute("DELETE FROM floww_kv_tables WHERE name = $1", &[&table])?;
+                tx.commit()?;
+                Ok(true)
+            });
+            match dropped {
+                Err(e) if is_retryable(&e) && attempt < ATTEMPTS => continue,
+                done => return done.map_err(storage_error),
+            }
+        }
     }
 
     fn remove_grant(&self, table: &str, workflow: &str) -> StorageResult<bool> {

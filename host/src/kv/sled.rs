@@ -5,7 +5,9 @@
 //! `items` (table NUL key → header + JSON), `expiry` (expires-at as 8
 //! big-endian bytes, then the item's key → nothing: the items that expire, in
 //! time order, so the sweep reads only those due) and `meta` (marks that the
-//! expiry index is whole). Names never hold NUL, so a prefix scan on
+//! expiry index is whole). A table being dropped keeps its `tables` entry,
+//! with an empty owner, until its items and grants are gone: no write or
+//! grant can land in it meanwhile, and its name is not free before then. Names never hold NUL, so a prefix scan on
 //! `table NUL` lists exactly one table, in name order.
 //!
 //! Writes go through sled transactions (all or nothing) and are made durable
@@ -27,6 +29,10 @@ const META: &str = "meta";
 /// In `meta` once the expiry index lists every expiring item: stores
 /// written before the index have none.
 const INDEXED: &[u8] = b"expiry-index";
+/// The owner of a table being dropped: no workflow id is empty.
+const DROPPING: &[u8] = b"";
+/// Items removed per transaction while dropping a table.
+const DROP_CHUNK: usize = 1024;
 
 pub struct SledBackend {
     db: sled::Db,
@@ -68,6 +74,7 @@ impl SledBackend {
             db,
         };
         backend.index_expiries()?;
+        backend.finish_drops()?;
         Ok(backend)
     }
 
@@ -91,6 +98,54 @@ impl SledBackend {
         meta.insert(INDEXED, &[])?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Finishes the drops that a crash cut short.
+    fn finish_drops(&self) -> StorageResult<()> {
+        for entry in self.tables.iter() {
+            let (name, owner) = entry?;
+            if owner == DROPPING {
+                self.remove_dropping(&text(&name)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes the items, grants and entry of a table marked as dropping;
+    /// nothing can be added to it meanwhile.
+    fn remove_dropping(&self, table: &str) -> StorageResult<()> {
+        loop {
+            // Each item's key with its expiry index entry, if it expires.
+            let chunk: Vec<(sled::IVec, Option<Vec<u8>>)> = self
+                .items
+                .scan_prefix(prefix(table))
+                .take(DROP_CHUNK)
+                .map(|entry| entry.map(|(k, bytes)| (k.clone(), due(expires_at(&bytes), &k))))
+                .collect::<sled::Result<_>>()?;
+            if chunk.is_empty() {
+                break;
+            }
+            (&self.items, &self.expiry).transaction(|(items, expiry)| {
+                for (k, due) in &chunk {
+                    if let Some(due) = due {
+                        expiry.remove(&due[..])?;
+                    }
+                    items.remove(k)?;
+                }
+                Ok(())
+            })?;
+        }
+        let grantees: Vec<String> =
+            self.grants.scan_prefix(prefix(table)).map(|entry| second(&entry?.0)).collect::<StorageResult<_>>()?;
+        (&self.tables, &self.grants, &self.grantees).transaction(|(tables, grants, grantees_tree)| {
+            for workflow in &grantees {
+                grants.remove(pair(table, workflow))?;
+                grantees_tree.remove(pair(workflow, table))?;
+            }
+            tables.remove(table.as_bytes())?;
+            Ok(())
+        })?;
+        self.sync()
     }
 
     /// Makes every change so far durable before the caller acknowledges it.
@@ -342,12 +397,13 @@ impl Backend for SledBackend {
     }
 
     fn table_owner(&self, table: &str) -> StorageResult<Option<String>> {
-        self.tables.get(table)?.map(|o| text(&o)).transpose()
+        self.tables.get(table)?.filter(|o| o != DROPPING).map(|o| text(&o)).transpose()
     }
 
     fn tables(&self) -> StorageResult<Vec<(String, String)>> {
         self.tables
             .iter()
+            .filter(|entry| entry.as_ref().map_or(true, |(_, owner)| owner != DROPPING))
             .map(|entry| {
                 let (name, owner) = entry?;
                 Ok((text(&name)?, text(&owner)?))
@@ -373,13 +429,18 @@ impl Backend for SledBackend {
         self.grantees.scan_prefix(prefix(workflow)).map(|entry| second(&entry?.0)).collect()
     }
 
-    fn put_grant(&self, table: &str, workflow: &str, access: Access) -> StorageResult<()> {
-        (&self.grants, &self.grantees).transaction(|(grants, grantees)| {
+    fn put_grant(&self, table: &str, owner: &str, workflow: &str, access: Access) -> StorageResult<bool> {
+        let granted = (&self.tables, &self.grants, &self.grantees).transaction(|(tables, grants, grantees)| {
+            // Read inside the transaction, so a drop that commits first makes it run again.
+            if tables.get(table)?.is_none_or(|o| o != owner.as_bytes()) {
+                return Ok(false);
+            }
             grants.insert(pair(table, workflow), &encode_access(access))?;
             grantees.insert(pair(workflow, table), &[])?;
-            Ok(())
+            Ok(true)
         })?;
-        self.sync()
+        self.sync()?;
+        Ok(granted)
     }
 
     fn remove_grant(&self, table: &str, workflow: &str) -> StorageResult<bool> {
@@ -409,6 +470,12 @@ impl Backend for SledBackend {
                     return fail(0, WriteFailure::TableTaken);
                 }
             }
+            // Read inside the transaction, so a drop that commits first makes it run again.
+            for (index, write) in writes.iter().enumerate() {
+                if tables.get(write.table())?.is_none_or(|o| o == DROPPING) {
+                    return fail(index, WriteFailure::TableGone);
+                }
+            }
             writes.iter().enumerate().map(|(index, write)| apply(items, expiry, index, write, now_ms)).collect()
         });
         let written = match done {
@@ -428,6 +495,14 @@ impl Backend for SledBackend {
 
     fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>> {
         self.scan(table, range, now_ms, |key, bytes| decode_item(key, bytes).map(Some))
+    }
+
+    fn drop_table(&self, table: &str, owner: &str) -> StorageResult<bool> {
+        let marked = self.tables.compare_and_swap(table, Some(owner.as_bytes()), Some(DROPPING))?.is_ok();
+        if marked {
+            self.remove_dropping(table)?;
+        }
+        Ok(marked)
     }
 
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {

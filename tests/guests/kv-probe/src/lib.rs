@@ -26,6 +26,7 @@
 //! | `list-permissions` | `list_permissions(table)`                             | permissions                 |
 //! | `grant`            | `grant_permission(table, workflowId, {read, write})`  | `null`                      |
 //! | `revoke`           | `revoke_permission(table, workflowId)`                | `null`                      |
+//! | `drop-table`       | `drop_table(table)`                                   | `null`                      |
 //! | `cas-add`          | `get_item`, then `set_if` its version (`Absent` if missing); retried on conflict | the sum |
 //! | `unsafe-add`       | `get_optional`, then `set`: the racy read-modify-write | the sum written            |
 //!
@@ -118,7 +119,7 @@ pub fn handle(ctx: &Context, req: Request) -> floww::Result<Response> {
     let outcome = run(ctx, &probe).ok_or_else(|| {
         Error::bad_request(format!(
             "unknown op `{}`: use get, get-item, set, set-if, increment, delete, batch, list-tables, list-keys, \
-             list-items, list-permissions, grant, revoke, cas-add, unsafe-add or log",
+             list-items, list-permissions, grant, revoke, drop-table, cas-add, unsafe-add or log",
             probe.op
         ))
     })?;
@@ -155,6 +156,7 @@ fn run(ctx: &Context, p: &Probe) -> Option<Result<Value, KvError>> {
             kv.grant_permission(table, &p.workflow_id, access).map(unit)
         }
         "revoke" => kv.revoke_permission(table, &p.workflow_id).map(unit),
+        "drop-table" => kv.drop_table(table).map(unit),
         "cas-add" => cas_add(ctx, table, key, p.delta),
         "unsafe-add" => unsafe_add(ctx, table, key, p.delta),
         _ => return None,
