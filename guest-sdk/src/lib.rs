@@ -37,6 +37,7 @@
 //! is the component to deploy.
 #![deny(missing_docs)]
 
+mod cors;
 mod cron;
 mod error;
 mod http;
@@ -79,6 +80,7 @@ pub mod wit {
 /// What the SDK's macros expand to. Not part of the API.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::cors::Cors;
     pub use crate::cron::{Cron, check_crons, handle_cron};
     pub use crate::log::{Level, log};
     pub use crate::manual::{Manual, check_manuals, handle_manual, run_manual};

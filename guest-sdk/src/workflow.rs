@@ -6,6 +6,7 @@
 //! error into a response) is done by the functions here and in `cron` and
 //! `manual`, so it is tested natively.
 
+use crate::cors::Cors;
 use crate::cron::Cron;
 use crate::manual::Manual;
 use crate::wit::exports::floww::workflow::handler as wit;
@@ -96,11 +97,20 @@ pub(crate) const fn str_eq(a: &str, b: &str) -> bool {
     true
 }
 
-/// The exported `triggers`: the webhooks, then the crons, then the manual triggers.
+/// The exported `triggers`: the webhooks (with `cors`, an `OPTIONS` for each
+/// path that has none of its own), then the crons, then the manual triggers.
 #[doc(hidden)]
-pub fn triggers(routes: &[Route], crons: &[Cron], manuals: &[Manual]) -> Vec<wit::Trigger> {
-    let webhooks = routes.iter().map(|route| {
-        wit::Trigger::Webhook(wit::Webhook { path: route.path.to_string(), method: route.method.to_string() })
+pub fn triggers(routes: &[Route], cors: Option<Cors>, crons: &[Cron], manuals: &[Manual]) -> Vec<wit::Trigger> {
+    let mut webhooks: Vec<(&str, &str)> = routes.iter().map(|route| (route.method, route.path)).collect();
+    if cors.is_some() {
+        for route in routes {
+            if !webhooks.contains(&("OPTIONS", route.path)) {
+                webhooks.push(("OPTIONS", route.path));
+            }
+        }
+    }
+    let webhooks = webhooks.into_iter().map(|(method, path)| {
+        wit::Trigger::Webhook(wit::Webhook { path: path.to_string(), method: method.to_string() })
     });
     let crons = crons.iter().map(|cron| wit::Trigger::Cron(wit::Cron { schedule: cron.schedule.to_string() }));
     let manuals = manuals.iter().map(|manual| {
@@ -114,20 +124,31 @@ pub fn triggers(routes: &[Route], crons: &[Cron], manuals: &[Manual]) -> Vec<wit
 
 /// The exported `handle-webhook`.
 #[doc(hidden)]
-pub fn handle_webhook(routes: &[Route], request: wit::Request) -> wit::Response {
+pub fn handle_webhook(routes: &[Route], cors: Option<Cors>, request: wit::Request) -> wit::Response {
     crate::log::report_panics();
-    dispatch(routes, Request::from(request)).into()
+    let request = Request::from(request);
+    match cors {
+        Some(cors) => {
+            let origin = request.header("origin").map(str::to_owned);
+            cors.mark(origin.as_deref(), dispatch(routes, Some(cors), request)).into()
+        }
+        None => dispatch(routes, None, request).into(),
+    }
 }
 
 /// Runs the handler for the request's method and path. A handler's error becomes
-/// its JSON error response; a request no route matches is a 404.
-fn dispatch(routes: &[Route], request: Request) -> Response {
-    let Some(route) = routes
-        .iter()
-        .find(|route| route.method.eq_ignore_ascii_case(&request.method) && path_matches(route.path, &request.path))
-    else {
-        return Error::not_found(format!("this workflow has no handler for {} {}", request.method, request.path))
-            .into();
+/// its JSON error response; a request no route matches is a 404. With `cors`,
+/// an `OPTIONS` that no handler takes is answered as a preflight.
+fn dispatch(routes: &[Route], cors: Option<Cors>, request: Request) -> Response {
+    let on_path = || routes.iter().filter(|route| path_matches(route.path, &request.path));
+    let Some(route) = on_path().find(|route| route.method.eq_ignore_ascii_case(&request.method)) else {
+        let methods: Vec<&str> = on_path().map(|route| route.method).collect();
+        return match cors {
+            Some(cors) if request.method == "OPTIONS" && !methods.is_empty() => cors.preflight(&request, &methods),
+            _ => {
+                Error::not_found(format!("this workflow has no handler for {} {}", request.method, request.path)).into()
+            }
+        };
     };
     let (method, path) = (route.method, route.path);
     match (route.handler)(&Context::new(), request) {
@@ -160,9 +181,10 @@ fn path_matches(declared: &str, path: &str) -> bool {
 /// are separated by commas, in any order, and come in three kinds:
 ///
 /// - **Webhook**: `[METHOD] "/path" => handler`. The method is one of `GET`,
-///   `POST`, `PUT`, `PATCH` or `DELETE` (`POST` when left out), the path starts
+///   `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD` or `OPTIONS` (`POST` when left out), the path starts
 ///   with `/` and is served at `/webhook/<path>`, and the handler is a
-///   [`Handler`]. A path segment `{workflow}` is replaced by the id the workflow
+///   [`Handler`]. `HEAD` and `OPTIONS` may be declared too (the host runs a
+///   `GET` handler for `HEAD` when there is no `HEAD` one). A path segment `{workflow}` is replaced by the id the workflow
 ///   is deployed under, so one component can serve several ids:
 ///   `"/{workflow}/visits"` deployed as `shop-a` answers `/webhook/shop-a/visits`.
 ///   A handler's `Err(error)` becomes the response `error.status()` with the body
@@ -183,6 +205,15 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///   host checks the input against it and answers 400 before the workflow runs.
 ///   The schema is any constant string: a literal, or
 ///   `include_str!("input.schema.json")`. Names match `[a-z0-9][a-z0-9-]*`.
+///
+/// - **CORS**: `cors ["https://app.example.com", "http://localhost:5173"]` (or
+///   `cors ["*"]` for any origin) lets web pages of those origins call the
+///   webhooks from a browser: each webhook path answers the browser's preflight
+///   (`OPTIONS`, unless the workflow declares its own) with the methods it
+///   serves, and answers to an allowed `Origin` carry
+///   `access-control-allow-origin`. A preflight from another origin is a 403
+///   naming the allowed ones. Origins are `scheme://host[:port]`, checked when
+///   the crate compiles; one `cors` entry per workflow.
 ///
 /// Two webhooks with the same method and path, two crons with the same
 /// expression, two manual triggers with the same name, a path without a leading
@@ -257,18 +288,19 @@ fn path_matches(declared: &str, path: &str) -> bool {
 #[macro_export]
 macro_rules! workflow {
     ($($entries:tt)*) => {
-        $crate::__workflow_entries! { [] [] [] $($entries)* }
+        $crate::__workflow_entries! { [] [] [] [] $($entries)* }
     };
 }
 
 /// Reads the entries of a [`workflow!`](crate::workflow!) one at a time into
-/// three lists (webhooks, crons, manual triggers), then exports the workflow.
+/// four lists (webhooks, crons, manual triggers, cors), then exports the workflow.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __workflow_entries {
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]) => {
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]) => {
         const _: () = {
             const ROUTES: &[$crate::__private::Route] = &[$($route)*];
+            const CORS: ::core::option::Option<$crate::__private::Cors> = $crate::__private::Cors::of(&[$($cors)*]);
             const CRONS: &[$crate::__private::Cron] = &[$($cron)*];
             const MANUALS: &[$crate::__private::Manual] = &[$($manual)*];
             const _: () = $crate::__private::check_routes(ROUTES);
@@ -279,11 +311,11 @@ macro_rules! __workflow_entries {
 
             impl $crate::__private::Guest for Workflow {
                 fn triggers() -> ::std::vec::Vec<$crate::__private::Trigger> {
-                    $crate::__private::triggers(ROUTES, CRONS, MANUALS)
+                    $crate::__private::triggers(ROUTES, CORS, CRONS, MANUALS)
                 }
 
                 fn handle_webhook(request: $crate::__private::WitRequest) -> $crate::__private::WitResponse {
-                    $crate::__private::handle_webhook(ROUTES, request)
+                    $crate::__private::handle_webhook(ROUTES, CORS, request)
                 }
 
                 fn handle_cron(
@@ -304,17 +336,18 @@ macro_rules! __workflow_entries {
         };
     };
     // cron "<expression>" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
         cron $schedule:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
             [$($cron)* $crate::__private::Cron::new($schedule, $handler),]
             [$($manual)*]
+            [$($cors)*]
             $($($rest)*)?
         }
     };
     // manual "<name>" (schema = <text>) => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
         manual $name:literal (schema = $schema:expr) => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
@@ -324,11 +357,12 @@ macro_rules! __workflow_entries {
                 ::core::option::Option::Some($schema),
                 |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
             ),]
+            [$($cors)*]
             $($($rest)*)?
         }
     };
     // manual "<name>" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
         manual $name:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
@@ -338,25 +372,39 @@ macro_rules! __workflow_entries {
                 ::core::option::Option::None,
                 |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
             ),]
+            [$($cors)*]
+            $($($rest)*)?
+        }
+    };
+    // cors ["<origin>", …]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+        cors [$($origin:literal),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)*]
+            [$($manual)*]
+            [$($cors)* $crate::__private::Cors::new(&[$($origin),*]),]
             $($($rest)*)?
         }
     };
     // [METHOD] "/path" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
         $($method:ident)? $path:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)* $crate::__private::Route::new($crate::__workflow_method!($($method)?), $path, $handler),]
             [$($cron)*]
             [$($manual)*]
+            [$($cors)*]
             $($($rest)*)?
         }
     };
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] $($other:tt)+) => {
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*] $($other:tt)+) => {
         ::core::compile_error!(::core::concat!(
             "could not read this entry of `floww::workflow!`: `",
             ::core::stringify!($($other)+),
             "`; expected `[METHOD] \"/path\" => handler`, `cron \"<expression>\" => handler`, ",
-            "`manual \"<name>\" => handler` or `manual \"<name>\" (schema = \"<JSON Schema>\") => handler`, ",
+            "`manual \"<name>\" => handler`, `manual \"<name>\" (schema = \"<JSON Schema>\") => handler` ",
+            "or `cors [\"https://origin.example\"]`, ",
             "separated by commas"
         ));
     };
@@ -384,11 +432,17 @@ macro_rules! __workflow_method {
     (DELETE) => {
         "DELETE"
     };
+    (HEAD) => {
+        "HEAD"
+    };
+    (OPTIONS) => {
+        "OPTIONS"
+    };
     ($other:ident) => {
         ::core::compile_error!(::core::concat!(
             "unsupported method `",
             ::core::stringify!($other),
-            "` in `floww::workflow!`: use GET, POST, PUT, PATCH or DELETE (POST if left out)"
+            "` in `floww::workflow!`: use GET, POST, PUT, PATCH, DELETE, HEAD or OPTIONS (POST if left out)"
         ))
     };
 }
@@ -448,7 +502,7 @@ mod tests {
             Manual::new("plain", None, |ctx, input| crate::manual::run_manual(ctx, input, noop)),
             Manual::new("typed", Some("{}"), |ctx, input| crate::manual::run_manual(ctx, input, noop)),
         ];
-        let listed: Vec<String> = triggers(ROUTES, &crons, &manuals)
+        let listed: Vec<String> = triggers(ROUTES, None, &crons, &manuals)
             .into_iter()
             .map(|trigger| match trigger {
                 wit::Trigger::Webhook(w) => format!("{} {}", w.method, w.path),
@@ -469,15 +523,15 @@ mod tests {
 
     #[test]
     fn dispatch_picks_by_method_and_path() {
-        let res = dispatch(ROUTES, request("GET", "/echo"));
+        let res = dispatch(ROUTES, None, request("GET", "/echo"));
         assert_eq!((res.status, res.body.as_slice()), (200, &b"GET /echo"[..]));
-        let res = dispatch(ROUTES, request("POST", "/echo"));
+        let res = dispatch(ROUTES, None, request("POST", "/echo"));
         assert_eq!(res.body, b"POST /echo");
     }
 
     #[test]
     fn a_handler_error_becomes_a_json_error_response() {
-        let res = dispatch(ROUTES, request("POST", "/teapot"));
+        let res = dispatch(ROUTES, None, request("POST", "/teapot"));
         assert_eq!(res.status, 418);
         assert_eq!(json(&res), serde_json::json!({"error": "short and stout"}));
     }
@@ -485,7 +539,7 @@ mod tests {
     #[test]
     fn an_unknown_route_is_a_json_404() {
         for (method, path) in [("POST", "/nope"), ("DELETE", "/echo")] {
-            let res = dispatch(ROUTES, request(method, path));
+            let res = dispatch(ROUTES, None, request(method, path));
             assert_eq!(res.status, 404);
             assert_eq!(
                 json(&res),
@@ -494,6 +548,39 @@ mod tests {
                 })
             );
         }
+    }
+
+    #[test]
+    fn with_cors_every_path_gets_a_preflight_and_answers_are_marked() {
+        const CORS: Cors = Cors::new(&["https://app.example.com"]);
+        let listed: Vec<String> = triggers(ROUTES, Some(CORS), &[], &[])
+            .into_iter()
+            .map(|trigger| match trigger {
+                wit::Trigger::Webhook(w) => format!("{} {}", w.method, w.path),
+                _ => unreachable!(),
+            })
+            .collect();
+        assert_eq!(listed, ["POST /echo", "GET /echo", "POST /teapot", "OPTIONS /echo", "OPTIONS /teapot"]);
+
+        let mut preflight = request("OPTIONS", "/echo");
+        preflight.headers.push(("origin".into(), "https://app.example.com".into()));
+        let res = dispatch(ROUTES, Some(CORS), preflight.clone());
+        assert_eq!(res.body, b"");
+        assert_eq!(res.status, 204);
+        assert!(res.headers.contains(&("access-control-allow-methods".into(), "POST, GET".into())));
+        let get = wit::Request {
+            method: "GET".into(),
+            path: "/echo".into(),
+            query: vec![],
+            headers: preflight.headers,
+            body: vec![],
+        };
+        let answer = handle_webhook(ROUTES, Some(CORS), get);
+        assert!(answer.headers.contains(&("access-control-allow-origin".into(), "https://app.example.com".into())));
+        let res = dispatch(ROUTES, None, request("OPTIONS", "/echo"));
+        assert_eq!(res.status, 404, "no cors, no preflight");
+        let res = dispatch(ROUTES, Some(CORS), request("OPTIONS", "/nope"));
+        assert_eq!(res.status, 404, "a preflight for a path the workflow doesn't serve");
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! The client commands and `serve` say what to do when something is off:
 //! a host URL without its scheme, a wrong token, a server that is not
-//! floww, an address in use, a bad timeout. And `HEAD` works where `GET` does.
+//! floww, an address in use, a bad timeout. And `HEAD` works where `GET` does;
+//! a workflow answers `OPTIONS` itself or declares the origins it allows.
 
 use std::io::{Read, Write};
 use std::net::TcpListener;
 
-use crate::harness::{Host, run_floww};
+use crate::harness::{Host, answer, run_floww};
 
 const HOSTILE: (&str, &str) = ("hostile", "tests/guests/hostile");
 
@@ -67,6 +68,34 @@ fn head_runs_the_get_route_and_answers_without_a_body() {
     assert_eq!(head.text().unwrap(), "");
     let post_only = host.request("HEAD", "/webhook/hostile/panic").send().unwrap();
     assert_eq!(post_only.status(), 405, "HEAD stands in for GET only");
+}
+
+#[test]
+fn a_workflow_answers_options_itself_or_declares_the_origins_it_allows() {
+    let (host, _data) = Host::start(&[HOSTILE]);
+    let from = |method: &str, path: &str, origin: &str| {
+        host.request(method, path).header("origin", origin).header("access-control-request-method", "POST")
+    };
+    // The SDK answers the preflight of a path with no OPTIONS handler of its own.
+    let preflight = from("OPTIONS", "/webhook/hostile/steal", "https://app.example.com").send().unwrap();
+    assert_eq!(preflight.status(), 204);
+    let header =
+        |r: &reqwest::blocking::Response, name: &str| r.headers().get(name).map(|v| v.to_str().unwrap().to_owned());
+    assert_eq!(header(&preflight, "access-control-allow-origin").as_deref(), Some("https://app.example.com"));
+    assert_eq!(header(&preflight, "access-control-allow-methods").as_deref(), Some("POST"));
+    let refused = answer(from("OPTIONS", "/webhook/hostile/steal", "https://evil.example"));
+    assert_eq!(refused.status, 403);
+    assert_eq!(
+        refused.json["error"],
+        "origin https://evil.example may not call this workflow: it allows https://app.example.com"
+    );
+    // A declared OPTIONS handler runs itself; answers to an allowed origin are marked.
+    let own = from("OPTIONS", "/webhook/hostile/echo", "https://app.example.com").send().unwrap();
+    assert_eq!(own.status(), 200);
+    assert_eq!(header(&own, "access-control-allow-origin").as_deref(), Some("https://app.example.com"));
+    assert_eq!(own.json::<serde_json::Value>().unwrap()["method"], "OPTIONS");
+    let get = from("GET", "/webhook/hostile/echo", "https://evil.example").send().unwrap();
+    assert_eq!((get.status().as_u16(), header(&get, "access-control-allow-origin")), (200, None));
 }
 
 #[test]

@@ -27,7 +27,7 @@ fn unknown_paths_are_404_and_wrong_methods_405() {
     assert_eq!(body["error"], "no webhook answers GET /elsewhere");
     let (status, body) = host.post("/hostile/echo", json!({}));
     assert_eq!(status, 405);
-    assert_eq!(body["allowed"], json!(["GET"]));
+    assert_eq!(body["allowed"], json!(["GET", "OPTIONS"]));
     assert!(body["error"].as_str().unwrap().contains("does not answer POST"), "{body}");
 }
 

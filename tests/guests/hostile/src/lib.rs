@@ -28,7 +28,9 @@ floww::workflow! {
     "/hostile/steal" => steal,
     "/hostile/remember" => remember,
     GET "/hostile/echo" => echo,
+    OPTIONS "/hostile/echo" => echo,
     GET "/hostile/tables" => tables,
+    cors ["https://app.example.com"],
 }
 
 /// A Rust panic: a trap once it unwinds to the component boundary.
