@@ -55,6 +55,11 @@ fn serve_says_how_to_reach_it_and_what_to_do_when_its_address_is_taken() {
     let address = host.url.trim_start_matches("http://");
     let taken = stderr_of(&["serve", "--listen", address, "--data-dir", other.path().to_str().unwrap()]);
     assert!(taken.contains("--listen 127.0.0.1:0 for any free port"), "{taken}");
+    // `dev` says so before it builds anything.
+    let krate = crate::harness::repo_root().join("examples/kv-store");
+    let args = ["dev", krate.to_str().unwrap(), "--listen", address, "--data-dir", other.path().to_str().unwrap()];
+    let taken = stderr_of(&args);
+    assert!(taken.contains("could not listen on") && !taken.contains("Building"), "{taken}");
 
     let zero = stderr_of(&["serve", "--timeout", "0"]);
     assert!(zero.contains("expected a number of seconds above 0 and at most 3600"), "{zero}");

@@ -35,6 +35,7 @@ impl DevCommand {
         let krate = GuestCrate::inspect(&self.crate_dir)?;
         let id = self.id.unwrap_or_else(|| krate.name.clone());
         let id = WorkflowId::parse(&id).context("the crate name can't be a workflow id; pass --id")?;
+        let listener = self.serve.bind()?;
         let wasm = krate.build()?;
         // Taken after the build, which may write the crate's Cargo.lock.
         let mut sources = fingerprint(krate.dir());
@@ -52,7 +53,7 @@ impl DevCommand {
                 }
             }
         })?;
-        self.serve.serve(host)
+        self.serve.serve(host, listener)
     }
 }
 

@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 /// The SDK's files, by their path in the repository.
 const FILES: &[(&str, &str)] = &[
     ("guest-sdk/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
+    ("guest-sdk/src/cors.rs", include_str!("../../../guest-sdk/src/cors.rs")),
     ("guest-sdk/src/cron.rs", include_str!("../../../guest-sdk/src/cron.rs")),
     ("guest-sdk/src/error.rs", include_str!("../../../guest-sdk/src/error.rs")),
     ("guest-sdk/src/http.rs", include_str!("../../../guest-sdk/src/http.rs")),
@@ -120,7 +121,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("sdk");
         write(&root).unwrap();
-        assert_eq!(fs::read_to_string(root.join("wit/workflow.wit")).unwrap(), FILES[11].1);
+        let wit = FILES.iter().find(|(path, _)| *path == "wit/workflow.wit").unwrap().1;
+        assert_eq!(fs::read_to_string(root.join("wit/workflow.wit")).unwrap(), wit);
         let manifest = fs::read_to_string(root.join("guest-sdk/Cargo.toml")).unwrap();
         assert!(manifest.contains(&format!("version = \"{}\"", env!("CARGO_PKG_VERSION"))), "{manifest}");
         // A second writer finds it there and leaves it.

@@ -148,11 +148,12 @@ impl ServeCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let deploys =
             self.deploy.into_iter().map(|(id, path)| Deploy::read(id, path)).collect::<anyhow::Result<Vec<_>>>()?;
+        let listener = self.serve.bind()?;
         let host = self.serve.open()?;
         for d in deploys {
             d.to(&host)?;
         }
-        self.serve.serve(host)
+        self.serve.serve(host, listener)
     }
 }
 
@@ -190,24 +191,32 @@ impl ServeOptions {
         Host::open(&self.config()?)
     }
 
-    /// Serves `host` until Ctrl-C or SIGTERM.
-    pub fn serve(self, host: Host) -> anyhow::Result<()> {
+    /// Takes the `--listen` address, first: an address in use is said before
+    /// any slow start-up work (a build, opening the store) is done.
+    pub fn bind(&self) -> anyhow::Result<std::net::TcpListener> {
+        let listener = std::net::TcpListener::bind(self.listen).map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::AddrInUse => {
+                    " (another process listens there: pick another address with --listen, \
+                     e.g. --listen 127.0.0.1:0 for any free port)"
+                }
+                _ => "",
+            };
+            anyhow::anyhow!("could not listen on {}: {e}{hint}", self.listen)
+        })?;
+        listener.set_nonblocking(true)?;
+        Ok(listener)
+    }
+
+    /// Serves `host` on `listener` (from [`ServeOptions::bind`]) until Ctrl-C or SIGTERM.
+    pub fn serve(self, host: Host, listener: std::net::TcpListener) -> anyhow::Result<()> {
         let token_source = match self.token {
             Some(_) => "from --token".to_owned(),
             None => format!("in {}", token_path(&self.data_dir).display()),
         };
         let rt = tokio::runtime::Runtime::new().context("could not start the async runtime")?;
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(self.listen).await.map_err(|e| {
-                let hint = match e.kind() {
-                    std::io::ErrorKind::AddrInUse => {
-                        " (another process listens there: pick another address with \
-                                                      --listen, e.g. --listen 127.0.0.1:0 for any free port)"
-                    }
-                    _ => "",
-                };
-                anyhow::anyhow!("could not listen on {}: {e}{hint}", self.listen)
-            })?;
+            let listener = tokio::net::TcpListener::from_std(listener)?;
             let addr = listener.local_addr()?;
             let shutdown = shutdown_signal()?;
             // The readiness line comes last, so whoever waits for it has seen the routes.
