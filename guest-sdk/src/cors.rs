@@ -30,12 +30,6 @@ impl Cors {
         Cors { origins }
     }
 
-    /// The one `cors` entry of a workflow, if it has one.
-    pub const fn of(entries: &[Cors]) -> Option<Cors> {
-        assert!(entries.len() <= 1, "`floww::workflow!` takes one `cors [...]` entry at most");
-        if entries.is_empty() { None } else { Some(entries[0]) }
-    }
-
     /// The `access-control-allow-origin` for a request from `origin`, if allowed.
     fn allow(&self, origin: Option<&str>) -> Option<String> {
         if self.origins.contains(&"*") {

@@ -109,7 +109,7 @@ impl From<BatchError> for Error {
 /// The response for a failed handler: `status` and `{"error": message}`.
 impl From<Error> for Response {
     fn from(err: Error) -> Self {
-        Response::json_bytes(err.status, crate::http::error_body(&err.message))
+        Response::json_bytes(err.status, crate::webhook::error_body(&err.message))
     }
 }
 

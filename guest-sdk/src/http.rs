@@ -1,282 +1,443 @@
-//! The webhook request a handler receives and the response it returns.
+//! Outbound HTTP: call other services from a handler.
 //!
-//! Both are plain data, converted from and to the generated
-//! `floww:workflow/handler` records. The response a handler returns **is** the HTTP
-//! response the caller gets.
+//! A workflow reaches only the origins it lists in
+//! [`workflow!`](crate::workflow!)'s `allow_http = [...]`; the host checks
+//! every request, and where its name resolves, before it connects. Calls block
+//! until the response's body is read, within the execution's deadline.
+//!
+//! ```no_run
+//! use floww::{Context, Request, Response, Result};
+//! use serde_json::{Value, json};
+//!
+//! floww::workflow! {
+//!     allow_http = ["https://api.github.com", "https://hooks.slack.com"],
+//!     "/notify" => notify,
+//! }
+//!
+//! fn notify(_ctx: &Context, _req: Request) -> Result<Response> {
+//!     let repo: Value = floww::http::Request::get("https://api.github.com/repos/rust-lang/rust")
+//!         .header("user-agent", "floww")
+//!         .send()?
+//!         .json()?;
+//!     let sent = floww::http::Request::post("https://hooks.slack.com/services/T000/B000/XXX")
+//!         .json(&json!({ "text": format!("{} stars", repo["stargazers_count"]) }))?
+//!         .send()?;
+//!     Ok(Response::json(200, &json!({ "slack": sent.status })))
+//! }
+//! # fn main() {}
+//! ```
+
+use std::fmt;
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use wasip2::http::outgoing_handler;
+use wasip2::http::types::{
+    ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, RequestOptions, Scheme,
+};
+use wasip2::io::streams::StreamError;
 
-use crate::Error;
-use crate::wit::exports::floww::workflow::handler as wit;
+/// What the host puts before the reason of a request it refused.
+const DENIED_PREFIX: &str = "denied by floww: ";
+/// Bytes written to the request body per call.
+const WRITE_CHUNK: usize = 4096;
+/// Bytes asked for per read of the response body.
+const READ_CHUNK: u64 = 64 * 1024;
 
-/// An HTTP request that reached `/webhook/<path>`.
+/// Sends a `GET` to `url`.
 ///
 /// ```no_run
-/// # fn handler(_ctx: &floww::Context, req: floww::Request) -> floww::Result<floww::Response> {
-/// #[derive(serde::Deserialize)]
-/// struct Body { name: String }
-///
-/// let body: Body = req.json()?;
-/// let agent = req.header("User-Agent").unwrap_or("unknown");
-/// Ok(floww::Response::text(200, format!("hello {} from {agent}", body.name)))
-/// # }
+/// # fn run() -> Result<(), floww::http::HttpError> {
+/// let page = floww::http::get("https://example.com/")?.text()?;
+/// # Ok(()) }
 /// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
+pub fn get(url: impl Into<String>) -> Result<HttpResponse, HttpError> {
+    Request::get(url).send()
+}
+
+/// An outgoing request, built then [`send`](Request::send)t.
+#[derive(Debug, Clone)]
+#[must_use = "a request does nothing until it is sent"]
 pub struct Request {
-    /// Upper-case method, e.g. `POST`.
-    pub method: String,
-    /// The trigger's path, starting with `/`, without the `/webhook` prefix.
-    pub path: String,
-    /// Decoded query pairs, in the order they came.
-    pub query: Vec<(String, String)>,
-    /// Header pairs; the host gives the names in lower case.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    timeout: Option<Duration>,
 }
 
 impl Request {
-    /// Deserializes the JSON body into `T`.
-    ///
-    /// An empty body, a body that is not JSON, or JSON of the wrong shape (say, a
-    /// missing field) is an [`Error`] with status 400 whose message says which.
-    ///
-    /// ```no_run
-    /// # fn handler(_ctx: &floww::Context, req: floww::Request) -> floww::Result<floww::Response> {
-    /// let body: serde_json::Value = req.json()?;
-    /// Ok(floww::Response::json(200, &body))
-    /// # }
-    /// ```
-    pub fn json<T: DeserializeOwned>(&self) -> Result<T, Error> {
-        if self.body.iter().all(u8::is_ascii_whitespace) {
-            return Err(Error::bad_request("the request body is empty; send a JSON body"));
-        }
-        serde_json::from_slice(&self.body).map_err(|err| {
-            use serde_json::error::Category;
-            match err.classify() {
-                Category::Data => Error::bad_request(format!("the request body has the wrong shape: {err}")),
-                Category::Syntax | Category::Eof | Category::Io => {
-                    Error::bad_request(format!("the request body is not valid JSON: {err}"))
-                }
-            }
-        })
+    /// A request with any method, e.g. `"HEAD"`.
+    pub fn new(method: impl Into<String>, url: impl Into<String>) -> Request {
+        Request { method: method.into(), url: url.into(), headers: Vec::new(), body: Vec::new(), timeout: None }
     }
 
-    /// The value of the first header called `name`, compared without regard to
-    /// ASCII case.
-    ///
-    /// ```no_run
-    /// # fn handler(req: &floww::Request) {
-    /// let is_json = req.header("Content-Type") == Some("application/json");
-    /// # }
-    /// ```
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    /// A `GET`.
+    pub fn get(url: impl Into<String>) -> Request {
+        Request::new("GET", url)
     }
 
-    /// The value of the first query parameter called `name` (case-sensitive).
-    ///
-    /// ```no_run
-    /// # fn handler(req: &floww::Request) {
-    /// let page: u32 = req.query("page").and_then(|p| p.parse().ok()).unwrap_or(1);
-    /// # }
-    /// ```
-    pub fn query(&self, name: &str) -> Option<&str> {
-        self.query.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-impl From<wit::Request> for Request {
-    fn from(req: wit::Request) -> Self {
-        Request { method: req.method, path: req.path, query: req.query, headers: req.headers, body: req.body }
-    }
-}
-
-/// The HTTP response a handler returns, sent to the caller as it is.
-///
-/// ```no_run
-/// use floww::Response;
-///
-/// let created = Response::json(201, &serde_json::json!({"id": "user-123"}))
-///     .with_header("location", "/webhook/users");
-/// let plain = Response::text(200, "ok");
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Response {
-    /// The HTTP status code.
-    pub status: u16,
-    /// Header pairs, sent in order.
-    pub headers: Vec<(String, String)>,
-    /// The body bytes.
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    /// A response whose body is `value` as JSON, with
-    /// `content-type: application/json`.
-    ///
-    /// If `value` cannot be serialized the response is instead a 500 with a JSON
-    /// `{"error": …}` body, and the failure is logged.
-    ///
-    /// ```no_run
-    /// #[derive(serde::Serialize)]
-    /// struct Pong { ok: bool }
-    ///
-    /// let res = floww::Response::json(200, &Pong { ok: true });
-    /// ```
-    pub fn json(status: u16, value: &impl Serialize) -> Response {
-        match serde_json::to_vec(value) {
-            Ok(body) => Response::json_bytes(status, body),
-            Err(err) => {
-                let message = format!("the response could not be serialized to JSON: {err}");
-                crate::error!("{message}");
-                Response::json_bytes(500, error_body(&message))
-            }
-        }
+    /// A `POST`.
+    pub fn post(url: impl Into<String>) -> Request {
+        Request::new("POST", url)
     }
 
-    /// A response whose body is `text`, with `content-type: text/plain; charset=utf-8`.
-    ///
-    /// ```no_run
-    /// let res = floww::Response::text(200, "pong");
-    /// ```
-    pub fn text(status: u16, text: impl Into<String>) -> Response {
-        Response {
-            status,
-            headers: vec![("content-type".to_string(), "text/plain; charset=utf-8".to_string())],
-            body: text.into().into_bytes(),
-        }
+    /// A `PUT`.
+    pub fn put(url: impl Into<String>) -> Request {
+        Request::new("PUT", url)
     }
 
-    /// Adds a header. It is appended, so a header may appear more than once (as
-    /// `set-cookie` does); headers the constructor set are kept.
-    ///
-    /// ```no_run
-    /// let res = floww::Response::text(200, "ok").with_header("cache-control", "no-store");
-    /// ```
-    pub fn with_header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    /// A `PATCH`.
+    pub fn patch(url: impl Into<String>) -> Request {
+        Request::new("PATCH", url)
+    }
+
+    /// A `DELETE`.
+    pub fn delete(url: impl Into<String>) -> Request {
+        Request::new("DELETE", url)
+    }
+
+    /// Adds a header (appended: a name may repeat).
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Request {
         self.headers.push((name.into(), value.into()));
         self
     }
 
-    /// A JSON response from bytes already serialized.
-    pub(crate) fn json_bytes(status: u16, body: Vec<u8>) -> Response {
-        Response { status, headers: vec![("content-type".to_string(), "application/json".to_string())], body }
+    /// Sets the body's bytes.
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+
+    /// Sets the body to `value` as JSON, with `content-type: application/json`.
+    pub fn json<T: Serialize + ?Sized>(self, value: &T) -> Result<Request, HttpError> {
+        let body = serde_json::to_vec(value)
+            .map_err(|e| HttpError::InvalidRequest(format!("the body cannot be serialized to JSON: {e}")))?;
+        Ok(self.header("content-type", "application/json").body(body))
+    }
+
+    /// Gives up on connecting, on the response's first byte, and between
+    /// its bytes after `timeout` each (the execution's deadline bounds them
+    /// all anyway; the default is 30 s).
+    pub fn timeout(mut self, timeout: Duration) -> Request {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Sends the request and reads the whole response.
+    pub fn send(self) -> Result<HttpResponse, HttpError> {
+        let target = Target::parse(&self.url)?;
+        let invalid = |what: &str| HttpError::InvalidRequest(format!("{what} in the request to {}", self.url));
+        let mut headers: Vec<(String, Vec<u8>)> =
+            self.headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.as_bytes().to_vec())).collect();
+        // A body of known length goes with its length, which every server reads.
+        if !self.body.is_empty() && !headers.iter().any(|(n, _)| n == "content-length" || n == "transfer-encoding") {
+            headers.push(("content-length".into(), self.body.len().to_string().into_bytes()));
+        }
+        let fields = Fields::from_list(&headers).map_err(|e| invalid(&format!("a header the host refuses ({e:?})")))?;
+        let request = OutgoingRequest::new(fields);
+        request.set_method(&method(&self.method)).map_err(|()| invalid("a bad method"))?;
+        request.set_scheme(Some(&target.scheme)).map_err(|()| invalid("a bad scheme"))?;
+        request.set_authority(Some(target.authority)).map_err(|()| invalid("a bad host"))?;
+        request.set_path_with_query(Some(target.path)).map_err(|()| invalid("a bad path"))?;
+        let body = request.body().map_err(|()| invalid("no body"))?;
+        let options = self.timeout.map(|t| {
+            let options = RequestOptions::new();
+            let ns = Some(u64::try_from(t.as_nanos()).unwrap_or(u64::MAX));
+            // Each setter fails only when the host doesn't support it: then the default holds.
+            let _ = (options.set_connect_timeout(ns), options.set_first_byte_timeout(ns));
+            let _ = options.set_between_bytes_timeout(ns);
+            options
+        });
+        let origin = target.origin();
+        let pending = outgoing_handler::handle(request, options).map_err(|e| HttpError::from_code(&origin, e))?;
+        write_body(&body, &self.body).map_err(|why| HttpError::Connection(format!("{origin}: {why}")))?;
+        OutgoingBody::finish(body, None).map_err(|e| HttpError::from_code(&origin, e))?;
+
+        pending.subscribe().block();
+        let response = match pending.get() {
+            Some(Ok(Ok(response))) => response,
+            Some(Ok(Err(code))) => return Err(HttpError::from_code(&origin, code)),
+            _ => return Err(HttpError::Connection(format!("{origin}: the host lost the response"))),
+        };
+        let status = response.status();
+        let headers = {
+            let fields = response.headers();
+            fields.entries().into_iter().map(|(n, v)| (n, String::from_utf8_lossy(&v).into_owned())).collect()
+        };
+        let incoming = response.consume().map_err(|()| HttpError::Connection(format!("{origin}: no body")))?;
+        let body = read_body(&origin, &incoming)?;
+        drop(IncomingBody::finish(incoming));
+        Ok(HttpResponse { status, headers, body })
     }
 }
 
-impl From<Response> for wit::Response {
-    fn from(res: Response) -> Self {
-        wit::Response { status: res.status, headers: res.headers, body: res.body }
+fn method(name: &str) -> Method {
+    match name.to_ascii_uppercase().as_str() {
+        "GET" => Method::Get,
+        "HEAD" => Method::Head,
+        "POST" => Method::Post,
+        "PUT" => Method::Put,
+        "DELETE" => Method::Delete,
+        "OPTIONS" => Method::Options,
+        "PATCH" => Method::Patch,
+        other => Method::Other(other.to_owned()),
     }
 }
 
-/// `{"error": message}` as JSON bytes.
-pub(crate) fn error_body(message: &str) -> Vec<u8> {
-    serde_json::json!({ "error": message }).to_string().into_bytes()
+fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let stream = body.write().map_err(|()| "the request body can't be written".to_owned())?;
+    for chunk in bytes.chunks(WRITE_CHUNK) {
+        stream.blocking_write_and_flush(chunk).map_err(|e| format!("sending the body failed: {e:?}"))?;
+    }
+    Ok(())
+}
+
+fn read_body(origin: &str, incoming: &IncomingBody) -> Result<Vec<u8>, HttpError> {
+    let stream = incoming.stream().map_err(|()| HttpError::Connection(format!("{origin}: no body stream")))?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return Ok(body),
+            Err(StreamError::LastOperationFailed(e)) => {
+                return Err(match wasip2::http::types::http_error_code(&e) {
+                    Some(code) => HttpError::from_code(origin, code),
+                    None => HttpError::from_text(origin, &e.to_debug_string()),
+                });
+            }
+        }
+    }
+}
+
+/// A URL taken apart as `wasi:http` wants it.
+#[derive(Debug)]
+struct Target<'a> {
+    scheme: Scheme,
+    authority: &'a str,
+    path: &'a str,
+}
+
+impl<'a> Target<'a> {
+    fn parse(url: &'a str) -> Result<Target<'a>, HttpError> {
+        let bad = |why: &str| HttpError::InvalidRequest(format!("{url:?} is not a URL the host can call: {why}"));
+        let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected http://… or https://…"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => Scheme::Http,
+            "https" => Scheme::Https,
+            _ => return Err(bad("the scheme is http or https")),
+        };
+        let end = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        if authority.is_empty() || authority.contains('@') {
+            return Err(bad("expected a host, with no user name"));
+        }
+        let path = if path.is_empty() { "/" } else { path };
+        if path.starts_with('?') {
+            return Err(bad("a query needs a path before it, e.g. /?q=1"));
+        }
+        // The fragment never leaves the client.
+        let path = path.split('#').next().unwrap_or("/");
+        Ok(Target { scheme, authority, path })
+    }
+
+    fn origin(&self) -> String {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            _ => "https",
+        };
+        format!("{scheme}://{}", self.authority)
+    }
+}
+
+/// The response to an outgoing request, read whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The HTTP status code.
+    pub status: u16,
+    /// Header pairs in the order they came; names are lower-case.
+    pub headers: Vec<(String, String)>,
+    /// The body's bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// Whether the status is 2xx.
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The first header called `name`, compared without regard to ASCII case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The body as UTF-8 text.
+    pub fn text(&self) -> Result<String, HttpError> {
+        String::from_utf8(self.body.clone())
+            .map_err(|e| HttpError::Decode(format!("the response body is not UTF-8 text: {e}")))
+    }
+
+    /// The body as JSON of type `T`.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, HttpError> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| HttpError::Decode(format!("the response body is not the JSON expected: {e}")))
+    }
+}
+
+/// Why an outgoing request failed. Each case carries a message for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum HttpError {
+    /// The host refused it: its origin, or an address it resolves to, is not
+    /// in the workflow's `allow_http`. The message names the rule.
+    Denied(String),
+    /// Connecting, the first byte, or the next bytes took too long.
+    Timeout(String),
+    /// The name did not resolve, the connection or TLS failed, or the server
+    /// broke off.
+    Connection(String),
+    /// The response is larger than the host reads for one request (16 MiB).
+    TooLarge(String),
+    /// The request can't be sent as it is: a bad URL, method or header.
+    InvalidRequest(String),
+    /// The response arrived but is not the text or JSON asked for.
+    Decode(String),
+}
+
+impl HttpError {
+    /// The kind, as a word: `denied`, `timeout`, `connection`, `too-large`,
+    /// `invalid-request` or `decode`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            HttpError::Denied(_) => "denied",
+            HttpError::Timeout(_) => "timeout",
+            HttpError::Connection(_) => "connection",
+            HttpError::TooLarge(_) => "too-large",
+            HttpError::InvalidRequest(_) => "invalid-request",
+            HttpError::Decode(_) => "decode",
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        match self {
+            HttpError::Denied(m)
+            | HttpError::Timeout(m)
+            | HttpError::Connection(m)
+            | HttpError::TooLarge(m)
+            | HttpError::InvalidRequest(m)
+            | HttpError::Decode(m) => m,
+        }
+    }
+
+    fn from_code(origin: &str, code: ErrorCode) -> HttpError {
+        match code {
+            ErrorCode::InternalError(Some(m)) if m.starts_with(DENIED_PREFIX) => {
+                HttpError::Denied(m[DENIED_PREFIX.len()..].to_owned())
+            }
+            ErrorCode::DnsTimeout
+            | ErrorCode::ConnectionTimeout
+            | ErrorCode::ConnectionReadTimeout
+            | ErrorCode::ConnectionWriteTimeout
+            | ErrorCode::HttpResponseTimeout => HttpError::Timeout(format!("{origin}: timed out ({code:?})")),
+            ErrorCode::HttpResponseBodySize(limit) => HttpError::TooLarge(format!(
+                "{origin}: the response is larger than the host reads ({} bytes)",
+                limit.map_or("its limit".to_owned(), |l| l.to_string())
+            )),
+            ErrorCode::HttpRequestMethodInvalid | ErrorCode::HttpRequestUriInvalid | ErrorCode::HttpProtocolError => {
+                HttpError::InvalidRequest(format!("{origin}: {code:?}"))
+            }
+            other => HttpError::Connection(format!("{origin}: {other:?}")),
+        }
+    }
+}
+
+impl HttpError {
+    /// A body error the host gave as text only (wasmtime 48 hands the guest
+    /// a body's error without its code), by the words the host uses.
+    fn from_text(origin: &str, text: &str) -> HttpError {
+        let message = format!("{origin}: reading the response failed: {text}");
+        if text.contains("size exceeds limit") {
+            HttpError::TooLarge(message)
+        } else if text.contains("timeout") {
+            HttpError::Timeout(message)
+        } else {
+            HttpError::Connection(message)
+        }
+    }
+}
+
+impl fmt::Display for HttpError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "outbound HTTP {}: {}", self.kind(), self.message())
+    }
+}
+
+impl std::error::Error for HttpError {}
+
+/// A failed outgoing request fails the handler with 502 Bad Gateway, with
+/// the reason as its message.
+impl From<HttpError> for crate::Error {
+    fn from(e: HttpError) -> Self {
+        crate::Error::new(502, e.to_string())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
-
-    fn request(body: &str) -> Request {
-        Request {
-            method: "POST".to_string(),
-            path: "/users".to_string(),
-            query: vec![("page".to_string(), "2".to_string()), ("page".to_string(), "3".to_string())],
-            headers: vec![
-                ("content-type".to_string(), "application/json".to_string()),
-                ("x-trace".to_string(), "abc".to_string()),
-            ],
-            body: body.as_bytes().to_vec(),
-        }
-    }
-
-    #[derive(Debug, Deserialize, PartialEq)]
-    #[serde(rename_all = "camelCase")]
-    struct CreateUser {
-        user_id: String,
-    }
 
     #[test]
-    fn json_reads_the_body() {
-        let body: CreateUser = request(r#"{"userId": "u1"}"#).json().unwrap();
-        assert_eq!(body, CreateUser { user_id: "u1".into() });
-    }
-
-    #[test]
-    fn json_on_an_empty_body_is_a_400_that_says_so() {
-        for body in ["", "  \n"] {
-            let err = request(body).json::<CreateUser>().unwrap_err();
-            assert_eq!(err.status(), 400);
-            assert_eq!(err.message(), "the request body is empty; send a JSON body");
+    fn urls_split_into_scheme_authority_and_path() {
+        let t = Target::parse("https://api.github.com/repos/a/b?page=2#top").unwrap();
+        assert!(matches!(t.scheme, Scheme::Https));
+        assert_eq!((t.authority, t.path), ("api.github.com", "/repos/a/b?page=2"));
+        let t = Target::parse("http://127.0.0.1:8080").unwrap();
+        assert_eq!((t.authority, t.path, t.origin().as_str()), ("127.0.0.1:8080", "/", "http://127.0.0.1:8080"));
+        for (bad, why) in [
+            ("api.github.com/x", "expected http://"),
+            ("ftp://a.example/", "the scheme is http or https"),
+            ("https:///x", "expected a host"),
+            ("https://user@a.example/", "no user name"),
+        ] {
+            let e = Target::parse(bad).unwrap_err();
+            assert!(matches!(&e, HttpError::InvalidRequest(m) if m.contains(why)), "{bad}: {e}");
         }
     }
 
     #[test]
-    fn json_on_broken_json_is_a_400_that_says_so() {
-        let err = request("{not json").json::<CreateUser>().unwrap_err();
-        assert_eq!(err.status(), 400);
-        assert!(err.message().starts_with("the request body is not valid JSON: "), "{}", err.message());
+    fn host_error_codes_become_kinds_a_handler_can_tell_apart() {
+        let denied =
+            HttpError::from_code("https://x", ErrorCode::InternalError(Some(format!("{DENIED_PREFIX}no entry"))));
+        assert_eq!(denied, HttpError::Denied("no entry".into()));
+        assert_eq!(HttpError::from_code("o", ErrorCode::ConnectionReadTimeout).kind(), "timeout");
+        assert_eq!(HttpError::from_code("o", ErrorCode::HttpResponseBodySize(Some(16))).kind(), "too-large");
+        assert_eq!(HttpError::from_code("o", ErrorCode::ConnectionRefused).kind(), "connection");
+        let cut = HttpError::from_text("o", "HTTP response body size exceeds limit: 16777216 bytes");
+        assert_eq!(cut.kind(), "too-large");
+        assert_eq!(HttpError::from_text("o", "connection read timeout").kind(), "timeout");
+        assert_eq!(HttpError::from_text("o", "connection reset").kind(), "connection");
+        let as_handler_error = crate::Error::from(denied);
+        assert_eq!(as_handler_error.status(), 502);
     }
 
     #[test]
-    fn json_with_a_missing_field_is_a_400_naming_it() {
-        let err = request(r#"{"name": "x"}"#).json::<CreateUser>().unwrap_err();
-        assert_eq!(err.status(), 400);
-        assert!(
-            err.message().starts_with("the request body has the wrong shape: missing field `userId`"),
-            "{}",
-            err.message()
-        );
-    }
-
-    #[test]
-    fn header_lookup_ignores_case() {
-        let req = request("");
-        assert_eq!(req.header("Content-Type"), Some("application/json"));
-        assert_eq!(req.header("X-TRACE"), Some("abc"));
-        assert_eq!(req.header("accept"), None);
-    }
-
-    #[test]
-    fn query_gives_the_first_value() {
-        let req = request("");
-        assert_eq!(req.query("page"), Some("2"));
-        assert_eq!(req.query("Page"), None);
-    }
-
-    #[test]
-    fn json_response_has_content_type_and_body() {
-        let res = Response::json(201, &serde_json::json!({"id": 1}));
-        assert_eq!(res.status, 201);
-        assert_eq!(res.headers, [("content-type".to_string(), "application/json".to_string())]);
-        assert_eq!(res.body, br#"{"id":1}"#);
-    }
-
-    #[test]
-    fn json_response_that_cannot_serialize_is_a_500() {
-        // A map with non-string keys has no JSON form.
-        let value: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
-        let res = Response::json(200, &value);
-        assert_eq!(res.status, 500);
-        let body: serde_json::Value = serde_json::from_slice(&res.body).unwrap();
-        assert!(body["error"].as_str().unwrap().starts_with("the response could not be serialized to JSON"), "{body}");
-    }
-
-    #[test]
-    fn text_response_and_extra_headers() {
-        let res = Response::text(200, "ok").with_header("set-cookie", "a=1");
-        assert_eq!(res.body, b"ok");
-        assert_eq!(
-            res.headers,
-            [
-                ("content-type".to_string(), "text/plain; charset=utf-8".to_string()),
-                ("set-cookie".to_string(), "a=1".to_string()),
-            ]
-        );
+    fn responses_read_as_text_or_json() {
+        let response = HttpResponse {
+            status: 201,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"ok": true}"#.to_vec(),
+        };
+        assert!(response.is_success());
+        assert_eq!(response.header("Content-Type"), Some("application/json"));
+        assert_eq!(response.json::<serde_json::Value>().unwrap()["ok"], true);
+        assert_eq!(response.json::<Vec<u8>>().unwrap_err().kind(), "decode");
+        let bad = HttpResponse { status: 200, headers: vec![], body: vec![0xff] };
+        assert_eq!(bad.text().unwrap_err().kind(), "decode");
     }
 }

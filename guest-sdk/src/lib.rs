@@ -40,17 +40,19 @@
 mod cors;
 mod cron;
 mod error;
-mod http;
+pub mod http;
 mod kv;
 mod log;
 mod manual;
+mod settings;
+mod webhook;
 mod workflow;
 
 pub use cron::{CronEvent, CronHandler};
 pub use error::Error;
-pub use http::{Request, Response};
 pub use kv::{Access, BatchError, Expected, Item, Kv, KvError, ListOptions, Page, Permission, Write, Written};
 pub use manual::ManualHandler;
+pub use webhook::{Request, Response};
 pub use workflow::{Context, Handler};
 
 /// A `Result` whose error is, unless told otherwise, the handler [`Error`].
@@ -71,7 +73,7 @@ pub type Result<T, E = Error> = core::result::Result<T, E>;
 )]
 pub mod wit {
     wit_bindgen::generate!({
-        world: "workflow",
+        world: "sdk",
         path: "../wit",
         pub_export_macro: true,
     });
@@ -84,6 +86,8 @@ pub mod __private {
     pub use crate::cron::{Cron, check_crons, handle_cron};
     pub use crate::log::{Level, log};
     pub use crate::manual::{Manual, check_manuals, handle_manual, run_manual};
+    pub use crate::settings::{Setting, allow_http, cors};
+    pub use crate::wit::exports::floww::workflow::egress::Guest as Egress;
     pub use crate::wit::exports::floww::workflow::handler::{
         CronEvent as WitCronEvent, Guest, Request as WitRequest, Response as WitResponse, Trigger,
     };

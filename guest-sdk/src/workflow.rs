@@ -215,6 +215,15 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///   naming the allowed ones. Origins are `scheme://host[:port]`, checked when
 ///   the crate compiles; one `cors` entry per workflow.
 ///
+/// - **Outbound HTTP**: `allow_http = ["https://api.github.com", "https://*.slack.com"]`
+///   lets the workflow call those origins with [`http`](crate::http); without it the
+///   workflow has no network. Entries are `scheme://host[:port]`: scheme `http`,
+///   `https` or `*`; host a name, `*.domain` (subdomains only), `*`, an IP address
+///   or a CIDR range; port a number, a range `8000-8999` or `*` (none: the
+///   scheme's own). The host checks them at deploy, and also checks where each
+///   name resolves: loopback, private and link-local addresses need an entry that
+///   names them literally, e.g. `"http://127.0.0.1:8080"`.
+///
 /// Two webhooks with the same method and path, two crons with the same
 /// expression, two manual triggers with the same name, a path without a leading
 /// `/` or a bad manual name fail to compile.
@@ -293,14 +302,16 @@ macro_rules! workflow {
 }
 
 /// Reads the entries of a [`workflow!`](crate::workflow!) one at a time into
-/// four lists (webhooks, crons, manual triggers, cors), then exports the workflow.
+/// four lists (webhooks, crons, manual triggers, settings), then exports the workflow.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __workflow_entries {
     ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]) => {
         const _: () = {
             const ROUTES: &[$crate::__private::Route] = &[$($route)*];
-            const CORS: ::core::option::Option<$crate::__private::Cors> = $crate::__private::Cors::of(&[$($cors)*]);
+            const SETTINGS: &[$crate::__private::Setting] = &[$($cors)*];
+            const CORS: ::core::option::Option<$crate::__private::Cors> = $crate::__private::cors(SETTINGS);
+            const ALLOW_HTTP: &[&str] = $crate::__private::allow_http(SETTINGS);
             const CRONS: &[$crate::__private::Cron] = &[$($cron)*];
             const MANUALS: &[$crate::__private::Manual] = &[$($manual)*];
             const _: () = $crate::__private::check_routes(ROUTES);
@@ -329,6 +340,12 @@ macro_rules! __workflow_entries {
                     input: ::std::string::String,
                 ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
                     $crate::__private::handle_manual(MANUALS, &name, &input)
+                }
+            }
+
+            impl $crate::__private::Egress for Workflow {
+                fn allow_http() -> ::std::vec::Vec<::std::string::String> {
+                    ALLOW_HTTP.iter().map(|entry| ::std::string::ToString::to_string(entry)).collect()
                 }
             }
 
@@ -383,7 +400,18 @@ macro_rules! __workflow_entries {
             [$($route)*]
             [$($cron)*]
             [$($manual)*]
-            [$($cors)* $crate::__private::Cors::new(&[$($origin),*]),]
+            [$($cors)* $crate::__private::Setting::Cors($crate::__private::Cors::new(&[$($origin),*])),]
+            $($($rest)*)?
+        }
+    };
+    // allow_http = ["<scheme://host[:port]>", …]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+        allow_http = [$($entry:literal),* $(,)?] $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)*]
+            [$($manual)*]
+            [$($cors)* $crate::__private::Setting::AllowHttp(&[$($entry),*]),]
             $($($rest)*)?
         }
     };
@@ -404,7 +432,7 @@ macro_rules! __workflow_entries {
             ::core::stringify!($($other)+),
             "`; expected `[METHOD] \"/path\" => handler`, `cron \"<expression>\" => handler`, ",
             "`manual \"<name>\" => handler`, `manual \"<name>\" (schema = \"<JSON Schema>\") => handler` ",
-            "or `cors [\"https://origin.example\"]`, ",
+            "`cors [\"https://origin.example\"]` or `allow_http = [\"https://api.example.com\"]`, ",
             "separated by commas"
         ));
     };

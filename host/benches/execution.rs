@@ -27,6 +27,7 @@ use criterion::{Criterion, criterion_group};
 use floww_host::bindings::Request;
 use floww_host::host::{Config, Host};
 use floww_host::registry::Deployment;
+use floww_host::runtime::Job;
 use floww_host::storage::ScratchDatabase;
 
 /// The workflow id the guests run as; it owns table `t`.
@@ -78,7 +79,9 @@ impl Bench {
     /// Runs `deployment`'s webhook to the end, as workflow `CALLER`; its
     /// answer must be a 200.
     fn run(&self, deployment: &Deployment, request: &Request) {
-        let execution = self.host.runtime.run(&deployment.workflow, CALLER, "e", None, request);
+        let job =
+            Job { workflow_id: CALLER, execution_id: "e", timeout: None, allowlist: &deployment.manifest.allow_http };
+        let execution = self.host.runtime.run(&deployment.workflow, job, request);
         let execution = self.rt.block_on(execution);
         let response = execution.result.expect("the execution runs");
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));

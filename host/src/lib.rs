@@ -10,7 +10,8 @@
 //!   (`executions`);
 //! - `registry` (deployed workflows) over `triggers` (what starts them);
 //! - `runtime`: wasm instances and their host functions;
-//! - `kv`: the guarded KV store, over its backends;
+//! - `kv`: the guarded KV store, over its backends; `egress`: guests'
+//!   outbound HTTP under their allowlists;
 //! - `storage`: the ground floor (storage errors, PostgreSQL, files, ids).
 //!
 //! `bindings` (the WIT types), `metrics` and `guest_build` (for `floww
@@ -18,6 +19,7 @@
 
 pub mod bindings;
 pub mod commands;
+pub mod egress;
 pub mod executions;
 pub mod executor;
 pub mod guest_build;

@@ -23,6 +23,7 @@ pub struct Metrics {
     executions: Mutex<BTreeMap<(String, String, &'static str), u64>>,
     durations: Mutex<BTreeMap<String, Histogram>>,
     kv_operations: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    http_requests: Mutex<BTreeMap<(String, String, &'static str), u64>>,
 }
 
 /// The process's metrics.
@@ -49,6 +50,13 @@ impl Metrics {
 
     pub fn kv_operation(&self, operation: &'static str, result: &'static str) {
         *self.kv_operations.lock().unwrap_or_else(|e| e.into_inner()).entry((operation, result)).or_default() += 1;
+    }
+
+    /// A guest's outgoing HTTP request to `origin` (`scheme://host:port`), by
+    /// how it ended: ok, denied, timeout, too-large or error.
+    pub fn http_request(&self, workflow: &str, origin: &str, result: &'static str) {
+        let key = (workflow.to_owned(), origin.to_owned(), result);
+        *self.http_requests.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
     }
 
     /// The text exposition, with `gauges` as (name, help, value).
@@ -95,6 +103,19 @@ impl Metrics {
         );
         for ((operation, result), n) in self.kv_operations.lock().unwrap_or_else(|e| e.into_inner()).iter() {
             let _ = writeln!(out, "floww_kv_operations_total{{operation=\"{operation}\",result=\"{result}\"}} {n}");
+        }
+        let _ = writeln!(
+            out,
+            "# HELP floww_http_requests_total Guests' outgoing HTTP requests, by workflow, origin and result.\n\
+             # TYPE floww_http_requests_total counter"
+        );
+        for ((workflow, host, result), n) in self.http_requests.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "floww_http_requests_total{{workflow=\"{}\",host=\"{}\",result=\"{result}\"}} {n}",
+                escape(workflow),
+                escape(host)
+            );
         }
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod dev;
 mod durability;
+mod egress;
 mod harness;
 mod kv_api;
 mod kv_ops;

@@ -24,6 +24,12 @@ pub struct DeployCommand {
     #[arg(long)]
     timeout: Option<f64>,
 
+    /// Remove this entry of the workflow's allow_http list, so it may not
+    /// call there (repeatable; the entry as the workflow declares it, e.g.
+    /// "https://*.slack.com").
+    #[arg(long, value_name = "ENTRY")]
+    deny_http: Vec<String>,
+
     #[command(flatten)]
     client: ClientOptions,
 }
@@ -57,6 +63,9 @@ impl DeployCommand {
         if let Some(timeout) = self.timeout {
             url.query_pairs_mut().append_pair("timeout", &timeout.to_string());
         }
+        if !self.deny_http.is_empty() {
+            url.query_pairs_mut().append_pair("denyHttp", &self.deny_http.join(","));
+        }
         let workflow = client.send(client.put(url).body(bytes))?;
         println!("Deployed {id} ({} bytes, sha256 {})", workflow["size"], workflow["sha256"].as_str().unwrap_or("?"));
         print_triggers(&workflow);
@@ -65,7 +74,8 @@ impl DeployCommand {
 }
 
 /// One line per trigger: a webhook's method and full URL, a cron's schedule,
-/// a manual trigger's `floww invoke` command line.
+/// a manual trigger's `floww invoke` command line; then where its outbound
+/// HTTP may go.
 pub fn print_triggers(workflow: &Value) {
     let id = workflow["id"].as_str().unwrap_or("?");
     for trigger in workflow["triggers"].as_array().into_iter().flatten() {
@@ -78,5 +88,14 @@ pub fn print_triggers(workflow: &Value) {
             }
             _ => println!("  {:<6} {}", text("method"), text("url")),
         }
+    }
+    let list =
+        |field: &str| workflow[field].as_array().into_iter().flatten().filter_map(Value::as_str).collect::<Vec<_>>();
+    let (allowed, denied) = (list("allowHttp"), list("deniedHttp"));
+    if !allowed.is_empty() {
+        println!("  HTTP   may call {}", allowed.join(", "));
+    }
+    if !denied.is_empty() {
+        println!("  HTTP   removed by the operator: {}", denied.join(", "));
     }
 }

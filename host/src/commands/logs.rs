@@ -96,6 +96,16 @@ fn print_record(r: &Value) {
     for line in r["logs"].as_array().into_iter().flatten() {
         println!("    {:<5}  {}", text(&line["level"]), text(&line["message"]));
     }
+    // Its outgoing requests, each with its answer or why it failed.
+    for call in r["http"].as_array().into_iter().flatten() {
+        let outcome = match (call["status"].as_u64(), call["error"].as_str()) {
+            (_, Some(error)) => error.to_owned(),
+            (Some(status), None) => format!("{status}, {} bytes", call["bytes"].as_u64().unwrap_or_default()),
+            (None, None) => "no answer".to_owned(),
+        };
+        let took = call["durationMs"].as_f64().unwrap_or_default();
+        println!("    http   {} {}  {took:.1} ms  {outcome}", text(&call["method"]), text(&call["origin"]));
+    }
     if let Some(error) = r["error"].as_str() {
         println!("    error  {error}");
     }

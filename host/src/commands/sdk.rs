@@ -15,6 +15,8 @@ use sha2::{Digest, Sha256};
 const FILES: &[(&str, &str)] = &[
     ("guest-sdk/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
     ("guest-sdk/src/cors.rs", include_str!("../../../guest-sdk/src/cors.rs")),
+    ("guest-sdk/src/settings.rs", include_str!("../../../guest-sdk/src/settings.rs")),
+    ("guest-sdk/src/webhook.rs", include_str!("../../../guest-sdk/src/webhook.rs")),
     ("guest-sdk/src/cron.rs", include_str!("../../../guest-sdk/src/cron.rs")),
     ("guest-sdk/src/error.rs", include_str!("../../../guest-sdk/src/error.rs")),
     ("guest-sdk/src/http.rs", include_str!("../../../guest-sdk/src/http.rs")),
@@ -44,6 +46,7 @@ name = "floww"
 wit-bindgen = { version = "0.46", default-features = false, features = ["macros", "realloc"] }
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
+wasip2 = "1"
 "#;
 
 /// The folder of this version's SDK in the user's cache, written if missing.

@@ -67,6 +67,12 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_MAX_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_concurrency: u32,
 
+    /// Let guests reach addresses that are not public (loopback, private
+    /// networks, link-local, cloud metadata at 169.254.169.254) through any
+    /// allow_http entry, not only entries naming those addresses.
+    #[arg(long, env = "FLOWW_ALLOW_PRIVATE_EGRESS")]
+    allow_private_egress: bool,
+
     /// Acknowledge KV writes before they reach the disk (faster; a crash may
     /// lose the last half second of writes).
     #[arg(long, env = "FLOWW_NO_FSYNC", conflicts_with = "store")]
@@ -173,6 +179,7 @@ impl ServeOptions {
                 timeout: Duration::from_secs_f64(self.timeout),
                 memory_bytes: self.memory_mib as usize * 1024 * 1024,
                 concurrency: self.max_concurrency as usize,
+                private_egress: self.allow_private_egress,
             },
             max_queue: self.max_queue,
             http: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use self::postgres::PostgresRecords;
 pub use self::sled::SledRecords;
+use crate::egress::HttpCall;
 use crate::runtime::LogLine;
 use crate::storage::{StorageError, now_ms};
 
@@ -63,6 +64,9 @@ pub struct Record {
     /// guest answered a webhook with (for operators, never for callers).
     pub error: Option<String>,
     pub logs: Vec<LogLine>,
+    /// The outgoing HTTP requests it made, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http: Vec<HttpCall>,
 }
 
 /// Storage for records, keyed by id (so in start order).
@@ -178,6 +182,7 @@ mod tests {
             http_status: None,
             error: None,
             logs: vec![],
+            http: vec![],
         }
     }
 

@@ -279,6 +279,7 @@ mod tests {
             http_status: None,
             error: None,
             logs: vec![],
+            http: vec![],
         }
     }
 

@@ -25,9 +25,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use self::admission::{Admission, Busy, Slot};
+use crate::egress::HttpCall;
 use crate::executions::{Executions, Record, Status};
 use crate::registry::Deployment;
-use crate::runtime::{ExecError, Execution, Export, LogLine, Runtime, cut};
+use crate::runtime::{ExecError, Execution, Export, Job, LogLine, Runtime, cut};
 use crate::storage::now_ms;
 
 pub struct Executor {
@@ -130,7 +131,7 @@ impl Executor {
             Ok(slot) => Ok(Admitted { executor: self, started, deployment, slot }),
             Err(busy) => {
                 let id = started.id.clone();
-                self.finish(started, Status::Rejected, None, Some(busy.to_string()), Vec::new());
+                self.finish(started, Ended::unrun(Status::Rejected, busy.to_string()));
                 Err(Refused { id, busy })
             }
         }
@@ -147,14 +148,8 @@ impl Executor {
     }
 
     /// Ends an execution: its metrics, its record and its log line.
-    fn finish(
-        &self,
-        run: Started,
-        status: Status,
-        http_status: Option<u16>,
-        detail: Option<String>,
-        logs: Vec<LogLine>,
-    ) {
+    fn finish(&self, run: Started, ended: Ended) {
+        let Ended { status, http_status, detail, logs, http } = ended;
         let took = run.clock.elapsed();
         let detail = detail.map(cut);
         crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
@@ -176,6 +171,7 @@ impl Executor {
             http_status,
             error: detail,
             logs,
+            http,
         });
     }
 }
@@ -185,7 +181,7 @@ impl Admitted<'_> {
     /// can't be taken, for `reason`. Returns the execution's id.
     pub fn refuse(self, reason: &impl Display) -> String {
         let id = self.started.id.clone();
-        self.executor.finish(self.started, Status::Invalid, None, Some(reason.to_string()), Vec::new());
+        self.executor.finish(self.started, Ended::unrun(Status::Invalid, reason.to_string()));
         id
     }
 
@@ -204,12 +200,18 @@ impl Admitted<'_> {
             tokio::spawn(async move {
                 let _slot = slot;
                 let manifest = &deployment.manifest;
-                runtime.run(&deployment.workflow, &manifest.id, &id, manifest.timeout(), &export).await
+                let job = Job {
+                    workflow_id: &manifest.id,
+                    execution_id: &id,
+                    timeout: manifest.timeout(),
+                    allowlist: &manifest.allow_http,
+                };
+                runtime.run(&deployment.workflow, job, &export).await
             })
             .await
         };
-        let (outcome, detail, logs) = match execution {
-            Ok(Execution { result, logs }) => {
+        let (outcome, detail, logs, http) = match execution {
+            Ok(Execution { result, logs, http }) => {
                 let (outcome, detail) = classify(result.map(accept));
                 let detail = match (&outcome, panic_line(&logs)) {
                     (Outcome::Failed(Failure::Trapped), Some(panic)) => {
@@ -217,10 +219,11 @@ impl Admitted<'_> {
                     }
                     _ => detail,
                 };
-                (outcome, detail, logs)
+                (outcome, detail, logs, http)
             }
             Err(join) => {
-                (Outcome::Failed(Failure::Trapped), Some(format!("the execution's task failed: {join}")), Vec::new())
+                let detail = Some(format!("the execution's task failed: {join}"));
+                (Outcome::Failed(Failure::Trapped), detail, Vec::new(), Vec::new())
             }
         };
         let (status, http_status, detail) = match &outcome {
@@ -229,8 +232,24 @@ impl Admitted<'_> {
             Outcome::Timeout(_) => (Status::Timeout, None, detail),
         };
         let id = started.id.clone();
-        executor.finish(started, status, http_status, detail, logs);
+        executor.finish(started, Ended { status, http_status, detail, logs, http });
         Ran { id, outcome }
+    }
+}
+
+/// How an execution ended, for its record, metrics and log line.
+struct Ended {
+    status: Status,
+    http_status: Option<u16>,
+    detail: Option<String>,
+    logs: Vec<LogLine>,
+    http: Vec<HttpCall>,
+}
+
+impl Ended {
+    /// An execution that ended before its guest ran, for `reason`.
+    fn unrun(status: Status, reason: String) -> Ended {
+        Ended { status, http_status: None, detail: Some(reason), logs: Vec::new(), http: Vec::new() }
     }
 }
 

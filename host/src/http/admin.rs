@@ -59,13 +59,18 @@ fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
         "size": m.size,
         "deployedAt": m.deployed_at_ms,
         "timeoutMs": m.timeout_ms,
+        "allowHttp": m.allow_http,
+        "deniedHttp": m.denied_http,
     })
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct DeployQuery {
     /// Seconds; overrides the host's execution deadline for this workflow.
     timeout: Option<f64>,
+    /// `allow_http` entries to remove, separated by commas.
+    deny_http: Option<String>,
 }
 
 /// `PUT /api/workflows/{id}` with the component as the body.
@@ -82,7 +87,9 @@ pub(super) async fn deploy(
         Some(_) => return Err(ApiError::BadRequest("timeout must be between 0 and 3600 seconds".into())),
     };
     let existed = app.registry.get(&id).is_some();
-    let deployment = blocking(move || Ok(app.registry.deploy(&id, &body, DeployOptions { timeout })?)).await?;
+    let deny_http = query.deny_http.iter().flat_map(|d| d.split(',')).map(|e| e.trim().to_owned()).collect();
+    let options = DeployOptions { timeout, deny_http };
+    let deployment = blocking(move || Ok(app.registry.deploy(&id, &body, options)?)).await?;
     tracing::info!(workflow = %deployment.manifest.id, sha256 = %deployment.manifest.sha256, "deployed via the admin API");
     let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(describe(&deployment, &headers))))

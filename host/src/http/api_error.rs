@@ -62,7 +62,8 @@ impl ApiError {
                 DeployError::InvalidId(_)
                 | DeployError::InvalidComponent(_)
                 | DeployError::Triggers(_)
-                | DeployError::InvalidTrigger(_) => StatusCode::BAD_REQUEST,
+                | DeployError::InvalidTrigger(_)
+                | DeployError::InvalidAllowlist(_) => StatusCode::BAD_REQUEST,
             },
             Self::Undeploy(e) => match e {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,

@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::egress::Allowlist;
 use crate::kv::WorkflowDirectory;
 use crate::runtime::{ExecError, Runtime, Workflow};
 use crate::storage::{InvalidWorkflowId, StorageError, StorageResult, WorkflowId, now_ms};
@@ -59,6 +60,12 @@ pub struct Manifest {
     /// Overrides the host's execution deadline for this workflow.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Where its outbound HTTP may go: what it declares, less what the
+    /// operator removed at deploy (`denied_http`).
+    #[serde(default, skip_serializing_if = "Allowlist::is_empty")]
+    pub allow_http: Allowlist,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub denied_http: Vec<String>,
 }
 
 impl Manifest {
@@ -80,9 +87,11 @@ pub struct Deployment {
 }
 
 /// Choices made at deploy time.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
     pub timeout: Option<Duration>,
+    /// Entries of the workflow's `allow_http` the operator removes.
+    pub deny_http: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +104,8 @@ pub enum DeployError {
     Triggers(#[source] ExecError),
     #[error(transparent)]
     InvalidTrigger(#[from] InvalidTrigger),
+    #[error("{0}")]
+    InvalidAllowlist(String),
     #[error("webhook {} {} is already served by workflow {owner:?}", .route.method, .route.path)]
     RouteTaken { route: Route, owner: String },
     #[error("could not store the workflow: {0}")]
@@ -223,8 +234,11 @@ impl Registry {
     pub fn deploy(&self, id: &str, bytes: &[u8], options: DeployOptions) -> Result<Arc<Deployment>, DeployError> {
         let id = WorkflowId::parse(id)?;
         let workflow = self.runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
-        let declared = self.runtime.triggers(&workflow, &id, options.timeout).map_err(DeployError::Triggers)?;
-        let Triggers { routes, crons, manuals } = triggers::check(&id, declared)?;
+        let declared = self.runtime.declarations(&workflow, &id, options.timeout).map_err(DeployError::Triggers)?;
+        let Triggers { routes, crons, manuals } = triggers::check(&id, declared.triggers)?;
+        let allow_http = Allowlist::parse(&declared.allow_http)
+            .and_then(|list| list.without(&options.deny_http))
+            .map_err(DeployError::InvalidAllowlist)?;
 
         let _one_at_a_time = self.changing.lock().unwrap_or_else(|e| e.into_inner());
         {
@@ -240,6 +254,8 @@ impl Registry {
             size: bytes.len(),
             deployed_at_ms: now_ms(),
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
+            allow_http,
+            denied_http: options.deny_http,
         };
         self.store.save(&manifest, bytes)?;
         let deployment = Arc::new(Deployment { manifest, workflow });
@@ -374,6 +390,8 @@ mod tests {
             size: 0,
             deployed_at_ms: 0,
             timeout_ms: None,
+            allow_http: Allowlist::default(),
+            denied_http: Vec::new(),
         }
     }
 

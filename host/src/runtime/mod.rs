@@ -1,6 +1,7 @@
 //! The wasm runtime: one wasmtime `Engine`, a `Linker` that offers guests WASI
-//! (clocks and random only: no files, env or sockets) plus our `kv` and `log`
-//! imports, and one fresh `Store` and instance per execution, so nothing
+//! (clocks and random only: no files, env or sockets), `wasi:http` outgoing
+//! requests (sent by `egress`, under the workflow's allowlist) plus our `kv`
+//! and `log` imports, and one fresh `Store` and instance per execution, so nothing
 //! leaks between executions. It knows nothing of HTTP, of triggers or of the
 //! registry: its caller says which [`Export`] to call, for which workflow.
 //!
@@ -27,16 +28,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, Instance, InstancePre, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use self::code::CodeCache;
 use self::limiter::ExecutionLimits;
 use self::log::GuestLog;
 pub use self::log::{LogLine, MAX_TEXT_BYTES, cut};
 use self::pool::{DEPLOY_SLOTS, Slots};
-use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowPre};
+use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowIndices};
+use crate::egress::{Allowlist, Egress, HttpCall};
 use crate::kv::{Kv, KvCtx};
 
 /// How often the epoch advances: how often running wasm yields its worker
@@ -58,18 +61,23 @@ pub struct Limits {
     /// Executions that may run at once: the instance pool holds this many
     /// (plus a few for deploys), and more wait for one to finish.
     pub concurrency: usize,
+    /// Guests may reach addresses that are not public (loopback, private,
+    /// link-local…) through any allowlist entry, not only one naming them.
+    pub private_egress: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20, concurrency: 32 }
+        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20, concurrency: 32, private_egress: false }
     }
 }
 
-/// What an execution produced, with the lines the guest logged on the way.
+/// What an execution produced, with the lines the guest logged and the
+/// HTTP requests it made on the way.
 pub struct Execution<T> {
     pub result: Result<T, ExecError>,
     pub logs: Vec<LogLine>,
+    pub http: Vec<HttpCall>,
 }
 
 /// Why an execution did not produce a result.
@@ -90,7 +98,9 @@ pub struct Workflow {
 struct Code {
     sha256: String,
     component: Component,
-    pre: WorkflowPre<ExecutionState>,
+    pre: InstancePre<ExecutionState>,
+    /// Where the `handler` exports are, found once.
+    indices: WorkflowIndices,
 }
 
 impl Workflow {
@@ -100,11 +110,13 @@ impl Workflow {
     }
 }
 
-/// A call into one of a workflow's exports: what it sends, and what comes back.
+/// A call into one of a workflow's exports: what it sends, and what comes
+/// back. `instance` is there for exports outside the `handler` interface.
 pub trait Export: Send + Sync {
     type Output: Send;
     fn call(
         &self,
+        instance: &Instance,
         handler: &Handler,
         store: &mut Store<ExecutionState>,
     ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send;
@@ -115,6 +127,7 @@ impl Export for Request {
     type Output = Response;
     fn call(
         &self,
+        _: &Instance,
         handler: &Handler,
         store: &mut Store<ExecutionState>,
     ) -> impl Future<Output = wasmtime::Result<Response>> + Send {
@@ -127,6 +140,7 @@ impl Export for CronEvent {
     type Output = Result<(), String>;
     fn call(
         &self,
+        _: &Instance,
         handler: &Handler,
         store: &mut Store<ExecutionState>,
     ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
@@ -145,6 +159,7 @@ impl Export for ManualCall {
     type Output = Result<String, String>;
     fn call(
         &self,
+        _: &Instance,
         handler: &Handler,
         store: &mut Store<ExecutionState>,
     ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
@@ -152,17 +167,40 @@ impl Export for ManualCall {
     }
 }
 
-/// `triggers`: what the workflow declares, asked at deploy.
-struct ListTriggers;
+/// What a workflow declares, asked at deploy.
+pub struct Declared {
+    pub triggers: Vec<Trigger>,
+    /// Its outbound HTTP allowlist entries, unchecked.
+    pub allow_http: Vec<String>,
+}
 
-impl Export for ListTriggers {
-    type Output = Vec<Trigger>;
-    fn call(
+/// The optional export that declares outbound HTTP; a workflow without it
+/// makes no requests.
+const EGRESS_EXPORT: &str = "floww:workflow/egress@0.1.0";
+
+/// `triggers`, and `egress.allow-http` if the workflow exports it.
+struct Declarations;
+
+impl Export for Declarations {
+    type Output = Declared;
+    async fn call(
         &self,
+        instance: &Instance,
         handler: &Handler,
         store: &mut Store<ExecutionState>,
-    ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send {
-        handler.call_triggers(store)
+    ) -> wasmtime::Result<Declared> {
+        let triggers = handler.call_triggers(&mut *store).await?;
+        let allow_http = match instance.get_export_index(&mut *store, None, EGRESS_EXPORT) {
+            None => Vec::new(),
+            Some(egress) => {
+                let func = instance
+                    .get_export_index(&mut *store, Some(&egress), "allow-http")
+                    .ok_or_else(|| wasmtime::Error::msg(format!("{EGRESS_EXPORT} exports no `allow-http`")))?;
+                let func = instance.get_typed_func::<(), (Vec<String>,)>(&mut *store, func)?;
+                func.call_async(&mut *store, ()).await?.0
+            }
+        };
+        Ok(Declared { triggers, allow_http })
     }
 }
 
@@ -172,12 +210,20 @@ pub struct ExecutionState {
     table: ResourceTable,
     kv: KvCtx,
     log: GuestLog,
+    http: WasiHttpCtx,
+    egress: Egress,
     limits: ExecutionLimits,
 }
 
 impl WasiView for ExecutionState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for ExecutionState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { hooks: &mut self.egress, table: &mut self.table, ctx: &mut self.http }
     }
 }
 
@@ -205,6 +251,7 @@ impl Runtime {
 
         let mut linker: Linker<ExecutionState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
 
@@ -267,59 +314,55 @@ impl Runtime {
     }
 
     fn link(&self, sha256: String, component: Component) -> wasmtime::Result<Code> {
-        let pre = WorkflowPre::new(self.linker.instantiate_pre(&component)?).map_err(|e| {
+        let pre = self.linker.instantiate_pre(&component)?;
+        let indices = WorkflowIndices::new(&pre).map_err(|e| {
             wasmtime::Error::msg(format!(
                 "it is no floww workflow ({e}): declare its triggers with `floww::workflow! {{ … }}` and build it with \
                  `floww build`"
             ))
         })?;
-        Ok(Code { sha256, component, pre })
+        Ok(Code { sha256, component, pre, indices })
     }
 
-    /// Asks a workflow for the triggers it declares, with a KV store that
-    /// refuses every call. Blocking: it is called where deploys run, on
+    /// Asks a workflow what it declares, with a KV store that refuses every
+    /// call and no network. Blocking: it is called where deploys run, on
     /// blocking threads.
-    pub fn triggers(
+    pub fn declarations(
         &self,
         workflow: &Workflow,
         workflow_id: &str,
         timeout: Option<Duration>,
-    ) -> Result<Vec<Trigger>, ExecError> {
-        let execution =
-            self.execute(&self.deploy_slots, &self.closed_kv, workflow, workflow_id, "deploy", timeout, &ListTriggers);
+    ) -> Result<Declared, ExecError> {
+        let job = Job { workflow_id, execution_id: "deploy", timeout, allowlist: &Allowlist::default() };
+        let execution = self.execute(&self.deploy_slots, &self.closed_kv, workflow, job, &Declarations);
         wasmtime_wasi::runtime::in_tokio(execution).result
     }
 
-    /// Runs `export` through a fresh instance of `workflow`, as execution
-    /// `execution_id` of workflow `workflow_id`.
-    pub async fn run<E: Export>(
-        &self,
-        workflow: &Workflow,
-        workflow_id: &str,
-        execution_id: &str,
-        timeout: Option<Duration>,
-        export: &E,
-    ) -> Execution<E::Output> {
-        self.execute(&self.execution_slots, &self.kv, workflow, workflow_id, execution_id, timeout, export).await
+    /// Runs `export` through a fresh instance of `workflow`, as `job` says.
+    pub async fn run<E: Export>(&self, workflow: &Workflow, job: Job<'_>, export: &E) -> Execution<E::Output> {
+        self.execute(&self.execution_slots, &self.kv, workflow, job, export).await
     }
 
-    #[expect(clippy::too_many_arguments, reason = "one execution's parts, passed from two callers")]
     async fn execute<E: Export>(
         &self,
         slots: &Slots,
         kv: &Arc<Kv>,
         workflow: &Workflow,
-        workflow_id: &str,
-        execution_id: &str,
-        timeout: Option<Duration>,
+        job: Job<'_>,
         export: &E,
     ) -> Execution<E::Output> {
-        let caller: Arc<str> = workflow_id.into();
+        // The deadline counts from when the execution has an instance slot.
+        let _slot = slots.take().await;
+        let timeout = job.timeout.unwrap_or(self.limits.timeout);
+        let deadline = Instant::now() + timeout;
+        let caller: Arc<str> = job.workflow_id.into();
         let state = ExecutionState {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
             table: ResourceTable::new(),
             kv: KvCtx { kv: kv.clone(), caller: caller.clone() },
-            log: GuestLog::new(caller, execution_id),
+            log: GuestLog::new(caller.clone(), job.execution_id),
+            http: WasiHttpCtx::new(),
+            egress: Egress::new(caller, job.allowlist.clone(), self.limits.private_egress, deadline),
             // Each memory and table is capped, and all memories together too.
             limits: ExecutionLimits::new(
                 StoreLimitsBuilder::new()
@@ -332,15 +375,12 @@ impl Runtime {
                 self.limits.memory_bytes,
             ),
         };
-        // Dropped after the store, which gives its instance back to the pool.
-        let _slot = slots.take().await;
+        // Dropped before the slot, so the instance is back in the pool first.
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let timeout = timeout.unwrap_or(self.limits.timeout);
         // The deadline is a wall-clock instant. Running wasm checks it at every
         // epoch tick (and yields to the other tasks of its worker); a guest
         // blocked in a host call (a sleep, a KV write) is dropped by the timer.
-        let deadline = Instant::now() + timeout;
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
@@ -348,7 +388,8 @@ impl Runtime {
 
         let run = async {
             let instance = workflow.code.pre.instantiate_async(&mut store).await?;
-            export.call(instance.floww_workflow_handler(), &mut store).await
+            let exports = workflow.code.indices.load(&mut store, &instance)?;
+            export.call(&instance, exports.floww_workflow_handler(), &mut store).await
         };
         let result = match tokio::time::timeout_at(deadline.into(), run).await {
             Ok(result) => result.map_err(|e| match e.downcast_ref::<Trap>() {
@@ -357,8 +398,19 @@ impl Runtime {
             }),
             Err(_) => Err(ExecError::Timeout(timeout)),
         };
-        Execution { result, logs: store.into_data().log.into_lines() }
+        let state = store.into_data();
+        Execution { result, logs: state.log.into_lines(), http: state.egress.calls() }
     }
+}
+
+/// What one execution is: whose, which, how long it may take, and where its
+/// outbound HTTP may go.
+pub struct Job<'a> {
+    pub workflow_id: &'a str,
+    pub execution_id: &'a str,
+    /// Overrides the host's deadline.
+    pub timeout: Option<Duration>,
+    pub allowlist: &'a Allowlist,
 }
 
 /// Says what to do with bytes that are no component before wasmtime parses
