@@ -33,6 +33,22 @@ impl Context {
     pub(crate) fn new() -> Self {
         Context { kv: Kv::new() }
     }
+
+    /// The value of this workflow's secret `name`, which the operator sets
+    /// with `floww secret set ID NAME`. A workflow reads only its own. An
+    /// unset secret is an [`Error`] (500) that names it; the host redacts the
+    /// values from the workflow's log lines and errors.
+    ///
+    /// ```no_run
+    /// # fn run(ctx: &floww::Context) -> floww::Result<()> {
+    /// let token = ctx.secret("SLACK_TOKEN")?;
+    /// # Ok(()) }
+    /// ```
+    pub fn secret(&self, name: &str) -> Result<String> {
+        crate::wit::floww::workflow::secrets::get(name).ok_or_else(|| {
+            Error::new(500, format!("secret {name} is not set for this workflow (floww secret set <id> {name})"))
+        })
+    }
 }
 
 /// The signature of a webhook handler, as [`workflow!`](crate::workflow!) expects it.

@@ -15,4 +15,4 @@ wasmtime::component::bindgen!({
 pub use self::exports::floww::workflow::handler::{
     Cron, CronEvent, Guest as Handler, Manual, Request, Response, Trigger, Webhook,
 };
-pub use self::floww::workflow::{kv, log};
+pub use self::floww::workflow::{kv, log, secrets};

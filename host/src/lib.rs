@@ -11,7 +11,8 @@
 //! - `registry` (deployed workflows) over `triggers` (what starts them);
 //! - `runtime`: wasm instances and their host functions;
 //! - `kv`: the guarded KV store, over its backends; `egress`: guests'
-//!   outbound HTTP under their allowlists;
+//!   outbound HTTP under their allowlists; `secrets`: per-workflow secrets,
+//!   sealed at rest;
 //! - `storage`: the ground floor (storage errors, PostgreSQL, files, ids).
 //!
 //! `bindings` (the WIT types), `metrics` and `guest_build` (for `floww
@@ -30,5 +31,6 @@ pub mod metrics;
 pub mod registry;
 pub mod runtime;
 pub mod scheduler;
+pub mod secrets;
 pub mod storage;
 pub mod triggers;

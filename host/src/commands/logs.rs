@@ -112,7 +112,7 @@ fn print_record(r: &Value) {
 }
 
 /// `YYYY-MM-DD HH:MM:SS.mmm` (UTC) for milliseconds since the Unix epoch.
-fn utc(ms: u64) -> String {
+pub fn utc(ms: u64) -> String {
     let (days, rest) = ((ms / 86_400_000) as i64, ms % 86_400_000);
     // Days to a civil date (Howard Hinnant's algorithm).
     let z = days + 719_468;

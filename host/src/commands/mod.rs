@@ -10,6 +10,7 @@ mod kv;
 mod logs;
 mod new;
 mod sdk;
+mod secret;
 mod serve;
 mod undeploy;
 mod workflows;
@@ -49,6 +50,7 @@ enum Command {
     Kv(kv::KvCommand),
     Invoke(invoke::InvokeCommand),
     Logs(logs::LogsCommand),
+    Secret(secret::SecretCommand),
 }
 
 impl Cli {
@@ -65,6 +67,7 @@ impl Cli {
             Command::Kv(c) => c.run(),
             Command::Invoke(c) => c.run(),
             Command::Logs(c) => c.run(),
+            Command::Secret(c) => c.run(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

@@ -82,6 +82,12 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
+    /// The key that seals workflows' secrets at rest, as 64 hex digits (e.g.
+    /// from `openssl rand -hex 32`) [default: generated into DATA_DIR/secret-key].
+    /// Hosts sharing a --store must all have the same key.
+    #[arg(long, env = "FLOWW_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+
     /// Days execution records are kept.
     #[arg(long, env = "FLOWW_KEEP_DAYS", default_value_t = 7)]
     keep_days: u32,
@@ -175,6 +181,7 @@ impl ServeOptions {
             store_connections: self.store_connections,
             fsync: !self.no_fsync,
             token: self.token.clone(),
+            secret_key: self.secret_key.clone(),
             limits: Limits {
                 timeout: Duration::from_secs_f64(self.timeout),
                 memory_bytes: self.memory_mib as usize * 1024 * 1024,

@@ -210,8 +210,12 @@ impl Admitted<'_> {
             })
             .await
         };
-        let (outcome, detail, logs, http) = match execution {
-            Ok(Execution { result, logs, http }) => {
+        // What the guest's texts are cleaned of: its secrets (its log lines
+        // were redacted as they came).
+        let mut secrets = Arc::default();
+        let (outcome, detail, logs, mut http) = match execution {
+            Ok(Execution { result, logs, http, secrets: values }) => {
+                secrets = values;
                 let (outcome, detail) = classify(result.map(accept));
                 let detail = match (&outcome, panic_line(&logs)) {
                     (Outcome::Failed(Failure::Trapped), Some(panic)) => {
@@ -231,6 +235,10 @@ impl Admitted<'_> {
             Outcome::Failed(_) => (Status::Failed, None, detail),
             Outcome::Timeout(_) => (Status::Timeout, None, detail),
         };
+        let detail = detail.map(|d| secrets.redact(&d).into_owned());
+        for call in &mut http {
+            call.error = call.error.take().map(|e| secrets.redact(&e).into_owned());
+        }
         let id = started.id.clone();
         executor.finish(started, Ended { status, http_status, detail, logs, http });
         Ran { id, outcome }

@@ -27,6 +27,7 @@ use crate::registry::{
 };
 use crate::runtime::{Limits, Runtime};
 use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
+use crate::secrets::{PostgresSecrets, SecretKey, SecretStore, Secrets, SledSecrets};
 use crate::storage::Database;
 
 /// Where a host keeps its state, and its limits.
@@ -44,6 +45,9 @@ pub struct Config {
     pub fsync: bool,
     /// The admin API's bearer token; `None`: read or create `DATA_DIR/admin-token`.
     pub token: Option<String>,
+    /// The key sealing secrets, as 64 hex digits; `None`: read or create
+    /// `DATA_DIR/secret-key`. Hosts sharing a `store` need the same one.
+    pub secret_key: Option<String>,
     pub limits: Limits,
     /// Executions that may wait for a slot; beyond that, callers are turned away.
     pub max_queue: usize,
@@ -64,6 +68,7 @@ impl Default for Config {
             store_connections: 16,
             fsync: true,
             token: None,
+            secret_key: None,
             limits: Limits::default(),
             max_queue: 128,
             http: HttpLimits::default(),
@@ -80,6 +85,7 @@ pub struct Host {
     pub runtime: Arc<Runtime>,
     pub executor: Arc<Executor>,
     pub kv: Arc<Kv>,
+    pub secrets: Arc<Secrets>,
     pub executions: Arc<Executions>,
     token: Arc<str>,
     http: HttpLimits,
@@ -93,6 +99,7 @@ struct Stores {
     kv: Arc<dyn Backend>,
     records: Box<dyn RecordStore>,
     ticks: Box<dyn Ticks>,
+    secrets: Arc<dyn SecretStore>,
     database: Option<Arc<Database>>,
 }
 
@@ -115,12 +122,17 @@ impl Host {
             })?,
         };
         let stores = open_stores(config)?;
+        let key = match &config.secret_key {
+            Some(hex) => SecretKey::from_hex(hex).map_err(|e| anyhow::anyhow!("--secret-key: {e}"))?,
+            None => SecretKey::in_data_dir(data_dir)?,
+        };
+        let secrets = Arc::new(Secrets::open(stores.secrets, key)?);
         let executions = Arc::new(Executions::new(stores.records, config.retention));
         // The KV store asks the registry which workflows exist; the registry
         // is made after the runtime, which needs the KV store.
         let directory = Arc::new(crate::registry::Directory::default());
         let kv = Arc::new(Kv::new(stores.kv, directory.clone()));
-        let runtime = Runtime::new(kv.clone(), config.limits, &data_dir.join("cache"))
+        let runtime = Runtime::new(kv.clone(), secrets.clone(), config.limits, &data_dir.join("cache"))
             .map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
         let runtime = Arc::new(runtime);
         let registry = Arc::new(Registry::new(runtime.clone(), stores.deployments));
@@ -143,6 +155,7 @@ impl Host {
             runtime,
             executor,
             kv,
+            secrets,
             executions,
             token: token.into(),
             http: config.http,
@@ -162,6 +175,7 @@ impl Host {
             registry: self.registry.clone(),
             executor: self.executor.clone(),
             kv: self.kv.clone(),
+            secrets: self.secrets.clone(),
             token: self.token.clone(),
             executions: self.executions.clone(),
             limits: self.http,
@@ -213,6 +227,7 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             kv: Arc::new(PostgresBackend::new(db.clone())),
             records: Box::new(PostgresRecords::new(db.clone())),
             ticks: Box::new(PostgresTicks::new(db.clone())),
+            secrets: Arc::new(PostgresSecrets::new(db.clone())),
             database: Some(db),
         });
     }
@@ -223,7 +238,9 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     })?;
     let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
     let ticks = FileTicks::open(data_dir).context("could not open the cron records")?;
+    let secrets = SledSecrets::new(backend.db()).context("could not open the secrets")?;
     Ok(Stores {
+        secrets: Arc::new(secrets),
         deployments: Box::new(deployments),
         kv: Arc::new(backend),
         records: Box::new(records),

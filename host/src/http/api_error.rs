@@ -14,6 +14,7 @@ use super::error::WebhookError;
 
 use crate::kv::{BatchError, KvError};
 use crate::registry::{DeployError, UndeployError};
+use crate::secrets::SecretError;
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,8 @@ pub enum ApiError {
     Deploy(#[from] DeployError),
     #[error(transparent)]
     Undeploy(#[from] UndeployError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
     /// A host bug: the cause goes to the log, a plain message to the caller.
     #[error("the host failed: {0}")]
     Internal(String),
@@ -69,6 +72,13 @@ impl ApiError {
                 UndeployError::NotFound(_) => StatusCode::NOT_FOUND,
                 UndeployError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 UndeployError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::Secret(e) => match e {
+                SecretError::InvalidInput(_) => StatusCode::BAD_REQUEST,
+                SecretError::NotFound { .. } => StatusCode::NOT_FOUND,
+                SecretError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                SecretError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                SecretError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -3,7 +3,7 @@
 //! `floww` commands on the same machine find it; `--token` overrides it.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use axum::extract::{Request, State};
@@ -12,6 +12,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::api_error::ApiError;
+use crate::storage::{create_private_file, random_hex};
 
 const TOKEN_FILE: &str = "admin-token";
 
@@ -24,16 +25,8 @@ pub fn load_or_create_token(data_dir: &Path) -> io::Result<String> {
     match read_token(data_dir) {
         Ok(token) => Ok(token),
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut bytes = [0u8; 32];
-            fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let mut file = options.open(token_path(data_dir))?;
-            file.write_all(token.as_bytes())?;
-            file.sync_all()?;
+            let token = random_hex(32)?;
+            create_private_file(&token_path(data_dir), &token)?;
             Ok(token)
         }
         Err(e) => Err(e),

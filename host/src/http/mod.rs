@@ -11,6 +11,7 @@ mod error;
 mod invoke;
 mod kv_api;
 mod observe;
+mod secrets_api;
 mod server;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ use crate::executor::{Answer, Executor, Failure};
 use crate::kv::Kv;
 use crate::registry::{Registry, RouteMatch};
 use crate::runtime::MAX_TEXT_BYTES;
+use crate::secrets::Secrets;
 
 /// Size limits on what crosses the host's HTTP edge.
 #[derive(Debug, Clone, Copy)]
@@ -55,12 +57,15 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 /// 1 MiB of JSON; the rest is room for its envelope), and of a batch.
 const MAX_KV_BODY_BYTES: usize = crate::kv::MAX_VALUE_BYTES + (64 << 10);
 const MAX_BATCH_BODY_BYTES: usize = 16 << 20;
+/// A secret's value, and a little over, so a too-large one is told apart (413).
+const MAX_SECRET_BODY_BYTES: usize = crate::secrets::MAX_VALUE_BYTES + 1;
 
 #[derive(Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub executor: Arc<Executor>,
     pub kv: Arc<Kv>,
+    pub secrets: Arc<Secrets>,
     pub limits: HttpLimits,
     /// The admin API's bearer token.
     pub token: Arc<str>,
@@ -78,6 +83,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/workflows/{id}",
             put(admin::deploy).route_layer(limit(MAX_COMPONENT_BYTES)).get(admin::get).delete(admin::undeploy),
+        )
+        .route("/workflows/{id}/secrets", get(secrets_api::list))
+        .route(
+            "/workflows/{id}/secrets/{name}",
+            put(secrets_api::set).delete(secrets_api::remove).route_layer(limit(MAX_SECRET_BODY_BYTES)),
         )
         .route(
             "/workflows/{id}/triggers/{name}/invoke",

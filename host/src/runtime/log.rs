@@ -3,13 +3,15 @@
 //! order, for the execution's record, within bounds: every text a guest
 //! hands the host (a log line, an error message) is [cut](cut) to
 //! [`MAX_TEXT_BYTES`], and a record keeps at most [`MAX_LINES`] lines and
-//! [`MAX_KEPT_BYTES`] of them.
+//! [`MAX_KEPT_BYTES`] of them. The workflow's secret values are redacted
+//! from each line before it is logged or kept.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::bindings::log::{self as wit, Level};
+use crate::secrets::SecretValues;
 use crate::storage::now_ms;
 
 /// One line a guest logged.
@@ -26,6 +28,7 @@ pub struct LogLine {
 pub struct GuestLog {
     workflow: Arc<str>,
     execution: Box<str>,
+    secrets: Arc<SecretValues>,
     lines: Vec<LogLine>,
     kept_bytes: usize,
     dropped: usize,
@@ -51,8 +54,8 @@ pub fn cut(mut text: String) -> String {
 }
 
 impl GuestLog {
-    pub fn new(workflow: Arc<str>, execution: &str) -> Self {
-        Self { workflow, execution: execution.into(), lines: Vec::new(), kept_bytes: 0, dropped: 0 }
+    pub fn new(workflow: Arc<str>, execution: &str, secrets: Arc<SecretValues>) -> Self {
+        Self { workflow, execution: execution.into(), secrets, lines: Vec::new(), kept_bytes: 0, dropped: 0 }
     }
 
     /// The lines kept, in order, with a last one saying how many were not.
@@ -77,7 +80,8 @@ impl GuestLog {
 
 impl wit::Host for GuestLog {
     fn log(&mut self, level: Level, message: String) {
-        let message = cut(message);
+        // Redacted before it is cut, so no cut leaves part of a secret.
+        let message = cut(self.secrets.redact(&message).into_owned());
         let (workflow, execution) = (&*self.workflow, &*self.execution);
         let level_name = match level {
             Level::Trace => "trace",

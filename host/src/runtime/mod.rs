@@ -41,6 +41,7 @@ use self::pool::{DEPLOY_SLOTS, Slots};
 use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowIndices};
 use crate::egress::{Allowlist, Egress, HttpCall};
 use crate::kv::{Kv, KvCtx};
+use crate::secrets::{SecretValues, Secrets, SecretsCtx};
 
 /// How often the epoch advances: how often running wasm yields its worker
 /// and checks its deadline.
@@ -73,11 +74,13 @@ impl Default for Limits {
 }
 
 /// What an execution produced, with the lines the guest logged and the
-/// HTTP requests it made on the way.
+/// HTTP requests it made on the way, and the secrets it could read (to
+/// redact what is kept of it).
 pub struct Execution<T> {
     pub result: Result<T, ExecError>,
     pub logs: Vec<LogLine>,
     pub http: Vec<HttpCall>,
+    pub secrets: Arc<SecretValues>,
 }
 
 /// Why an execution did not produce a result.
@@ -210,6 +213,7 @@ pub struct ExecutionState {
     table: ResourceTable,
     kv: KvCtx,
     log: GuestLog,
+    secrets: SecretsCtx,
     http: WasiHttpCtx,
     egress: Egress,
     limits: ExecutionLimits,
@@ -233,6 +237,7 @@ pub struct Runtime {
     kv: Arc<Kv>,
     /// What `triggers` calls see: a store that refuses every call.
     closed_kv: Arc<Kv>,
+    secrets: Arc<Secrets>,
     limits: Limits,
     code: CodeCache<Code>,
     /// Instance slots of the pool, for executions and for deploys.
@@ -243,7 +248,7 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime serving `kv` to its guests within `limits`, caching
     /// compiled code in `code_dir`.
-    pub fn new(kv: Arc<Kv>, limits: Limits, code_dir: &Path) -> wasmtime::Result<Self> {
+    pub fn new(kv: Arc<Kv>, secrets: Arc<Secrets>, limits: Limits, code_dir: &Path) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.allocation_strategy(pool::allocation_strategy(&limits));
@@ -254,6 +259,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
+        SecretsCtx::add_to_linker(&mut linker, |s| &mut s.secrets)?;
 
         let code = CodeCache::open(code_dir, engine.precompile_compatibility_hash())
             .map_err(|e| wasmtime::Error::msg(format!("could not open the code cache {}: {e}", code_dir.display())))?;
@@ -263,6 +269,7 @@ impl Runtime {
             linker,
             kv,
             closed_kv: Arc::new(Kv::closed()),
+            secrets,
             limits,
             code,
             execution_slots: Slots::new(limits.concurrency.max(1)),
@@ -334,19 +341,28 @@ impl Runtime {
         timeout: Option<Duration>,
     ) -> Result<Declared, ExecError> {
         let job = Job { workflow_id, execution_id: "deploy", timeout, allowlist: &Allowlist::default() };
-        let execution = self.execute(&self.deploy_slots, &self.closed_kv, workflow, job, &Declarations);
+        let execution = self.execute(&self.deploy_slots, &self.closed_kv, Arc::default(), workflow, job, &Declarations);
         wasmtime_wasi::runtime::in_tokio(execution).result
     }
 
     /// Runs `export` through a fresh instance of `workflow`, as `job` says.
     pub async fn run<E: Export>(&self, workflow: &Workflow, job: Job<'_>, export: &E) -> Execution<E::Output> {
-        self.execute(&self.execution_slots, &self.kv, workflow, job, export).await
+        // Read from the store at most once a second per workflow, off the async workers.
+        let secrets = match self.secrets.cached(job.workflow_id) {
+            Some(values) => values,
+            None => {
+                let (secrets, id) = (self.secrets.clone(), job.workflow_id.to_owned());
+                tokio::task::spawn_blocking(move || secrets.values(&id)).await.unwrap_or_default()
+            }
+        };
+        self.execute(&self.execution_slots, &self.kv, secrets, workflow, job, export).await
     }
 
     async fn execute<E: Export>(
         &self,
         slots: &Slots,
         kv: &Arc<Kv>,
+        secrets: Arc<SecretValues>,
         workflow: &Workflow,
         job: Job<'_>,
         export: &E,
@@ -360,7 +376,8 @@ impl Runtime {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
             table: ResourceTable::new(),
             kv: KvCtx { kv: kv.clone(), caller: caller.clone() },
-            log: GuestLog::new(caller.clone(), job.execution_id),
+            log: GuestLog::new(caller.clone(), job.execution_id, secrets.clone()),
+            secrets: SecretsCtx { values: secrets.clone() },
             http: WasiHttpCtx::new(),
             egress: Egress::new(caller, job.allowlist.clone(), self.limits.private_egress, deadline),
             // Each memory and table is capped, and all memories together too.
@@ -399,7 +416,7 @@ impl Runtime {
             Err(_) => Err(ExecError::Timeout(timeout)),
         };
         let state = store.into_data();
-        Execution { result, logs: state.log.into_lines(), http: state.egress.calls() }
+        Execution { result, logs: state.log.into_lines(), http: state.egress.calls(), secrets }
     }
 }
 

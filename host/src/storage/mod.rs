@@ -69,3 +69,27 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// Fills `bytes` from the OS's randomness.
+pub fn random_bytes(bytes: &mut [u8]) -> io::Result<()> {
+    io::Read::read_exact(&mut fs::File::open("/dev/urandom")?, bytes)
+}
+
+/// `n` random bytes as hex.
+pub fn random_hex(n: usize) -> io::Result<String> {
+    let mut bytes = vec![0u8; n];
+    random_bytes(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Creates `path` with `text`, readable and writable by the owner only;
+/// fails if it exists.
+pub fn create_private_file(path: &Path, text: &str) -> io::Result<()> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    io::Write::write_all(&mut file, text.as_bytes())?;
+    file.sync_all()
+}

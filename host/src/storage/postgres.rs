@@ -29,7 +29,8 @@ const MIGRATION_LOCK: i64 = 0x466c_6f77_7701;
 
 /// The schema, one step per release that changed it; a database records how
 /// many steps it has taken.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE floww_kv_tables (
         name text COLLATE "C" PRIMARY KEY,
         owner text NOT NULL
@@ -73,7 +74,21 @@ const MIGRATIONS: &[&str] = &[r#"
         last_tick bigint NOT NULL,
         PRIMARY KEY (workflow, schedule)
     );
-"#];
+"#,
+    r#"
+    CREATE TABLE floww_secrets (
+        workflow text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        sealed bytea NOT NULL,
+        updated_at bigint NOT NULL,
+        PRIMARY KEY (workflow, name)
+    );
+    CREATE TABLE floww_meta (
+        key text PRIMARY KEY,
+        value bytea NOT NULL
+    );
+"#,
+];
 
 /// A pool of connections to one database whose schema is up to date.
 pub struct Database {

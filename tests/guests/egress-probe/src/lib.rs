@@ -1,5 +1,6 @@
 //! Makes the outbound request a webhook call describes, and answers what came
-//! back. `POST /<id>/call` with `{"method", "url", "headers": [[name, value]],
+//! back; and reads its secrets (`POST /<id>/secret` with `{"name"}`: logs the
+//! value, answers it, and with `"fail": true` fails with it in the error). `POST /<id>/call` with `{"method", "url", "headers": [[name, value]],
 //! "body", "timeoutMs"}` answers 200 `{"status", "headers", "body"}` or 200
 //! `{"error": kind, "message"}`. Deployed under several ids (with the
 //! operator removing entries), so its path names the id.
@@ -14,6 +15,24 @@ use serde_json::json;
 floww::workflow! {
     allow_http = ["http://127.0.0.1:*", "http://localhost:*"],
     "/{workflow}/call" => call,
+    "/{workflow}/secret" => secret,
+}
+
+#[derive(Deserialize)]
+struct Secret {
+    name: String,
+    #[serde(default)]
+    fail: bool,
+}
+
+fn secret(ctx: &Context, req: Request) -> Result<Response> {
+    let Secret { name, fail } = req.json()?;
+    let value = ctx.secret(&name)?;
+    floww::info!("{name} is {value}");
+    if fail {
+        return Err(floww::Error::new(500, format!("failed while holding {value}")));
+    }
+    Ok(Response::json(200, &json!({ "value": value })))
 }
 
 #[derive(Deserialize)]
