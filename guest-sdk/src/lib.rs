@@ -45,6 +45,7 @@ mod kv;
 mod log;
 mod manual;
 mod settings;
+pub mod verify;
 mod webhook;
 mod workflow;
 

@@ -26,7 +26,8 @@ pub const fn cors(settings: &[Setting]) -> Option<Cors> {
 }
 
 /// The workflow's `allow_http` entries (none without the entry). Fails
-/// compilation on two entries, or on one that doesn't start `scheme://`.
+/// compilation on two entries, or on one that is neither `scheme://…` nor
+/// `{{ SECRET_NAME }}`.
 pub const fn allow_http(settings: &[Setting]) -> &'static [&'static str] {
     let mut found: Option<&'static [&'static str]> = None;
     let mut i = 0;
@@ -36,8 +37,8 @@ pub const fn allow_http(settings: &[Setting]) -> &'static [&'static str] {
             let mut j = 0;
             while j < entries.len() {
                 assert!(
-                    has_scheme(entries[j]),
-                    "an `allow_http` entry is scheme://host[:port], e.g. \"https://api.github.com\""
+                    has_scheme(entries[j]) || names_secret(entries[j]),
+                    "an `allow_http` entry is scheme://host[:port] or {{ SECRET_NAME }}, e.g. \"https://api.github.com\""
                 );
                 j += 1;
             }
@@ -64,6 +65,12 @@ const fn has_scheme(entry: &str) -> bool {
     false
 }
 
+/// Whether `entry` starts with `{{` (the host checks the rest).
+const fn names_secret(entry: &str) -> bool {
+    let bytes = entry.as_bytes();
+    bytes.len() >= 2 && bytes[0] == b'{' && bytes[1] == b'{'
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +83,7 @@ mod tests {
         assert!(cors(SETTINGS).is_some());
         assert!(allow_http(&[]).is_empty() && cors(&[]).is_none());
         assert!(has_scheme("http://127.0.0.1:8080") && !has_scheme("api.github.com") && !has_scheme("://x"));
+        assert!(names_secret("{{ SLACK_WEBHOOK_URL }}") && !names_secret("{ x }"));
         let twice = [Setting::AllowHttp(&[]), Setting::AllowHttp(&[])];
         assert!(std::panic::catch_unwind(|| allow_http(&twice)).is_err());
     }

@@ -5,8 +5,8 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -24,6 +24,8 @@ const HUGE: usize = 17 << 20;
 struct Upstream {
     port: u16,
     connections: Arc<AtomicUsize>,
+    /// The bodies of the requests it answered, in order.
+    received: Arc<Mutex<Vec<String>>>,
 }
 
 impl Upstream {
@@ -31,14 +33,16 @@ impl Upstream {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));
-        let counted = connections.clone();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (counted, kept) = (connections.clone(), received.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
                 counted.fetch_add(1, Ordering::SeqCst);
-                std::thread::spawn(move || serve(stream));
+                let kept = kept.clone();
+                std::thread::spawn(move || serve(stream, &kept));
             }
         });
-        Upstream { port, connections }
+        Upstream { port, connections, received }
     }
 
     fn url(&self, path: &str) -> String {
@@ -50,7 +54,7 @@ impl Upstream {
     }
 }
 
-fn serve(mut stream: TcpStream) {
+fn serve(mut stream: TcpStream, received: &Mutex<Vec<String>>) {
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     reader.read_line(&mut request_line).unwrap();
@@ -66,6 +70,7 @@ fn serve(mut stream: TcpStream) {
     let length = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap());
     let mut body = vec![0; length];
     reader.read_exact(&mut body).unwrap();
+    received.lock().unwrap().push(String::from_utf8_lossy(&body).into_owned());
     let mut parts = request_line.split_whitespace();
     let (method, path) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
     let head = |length: usize, extra: &str| {
@@ -258,4 +263,71 @@ fn floww_deploy_shows_the_allowlist_and_narrows_it() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(printed.contains("  HTTP   may call http://localhost:*\n"), "{printed}");
     assert!(printed.contains("  HTTP   removed by the operator: http://127.0.0.1:*\n"), "{printed}");
+}
+
+/// HMAC-SHA256 of `body` under `key`, as hex (RFC 2104, over the host's SHA-256).
+fn hmac_sha256_hex(key: &[u8], body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new().chain_update(pad(0x36)).chain_update(body).finalize();
+    let outer = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    outer.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn the_github_to_slack_example_checks_signatures_and_posts_opened_issues() {
+    let slack = Upstream::start();
+    let (host, data) = Host::start(&[("github-to-slack", "examples/github-to-slack")]);
+    let secret = |name: &str, value: &str| {
+        let path = format!("/workflows/github-to-slack/secrets/{name}");
+        assert_eq!(answer(api(&host, data.path(), "PUT", &path).body(value.to_owned())).status, 200);
+    };
+    secret("GITHUB_WEBHOOK_SECRET", "gh-hook-secret");
+    let described = answer(api(&host, data.path(), "GET", "/workflows/github-to-slack")).json;
+    assert_eq!(described["allowHttp"], json!(["{{ SLACK_WEBHOOK_URL }}"]));
+    let event = json!({
+        "action": "opened",
+        "issue": {"number": 7, "title": "Crash on start"},
+        "repository": {"full_name": "acme/rocket"},
+    })
+    .to_string();
+    let send = |signature: &str| {
+        answer(
+            host.request("POST", "/webhook/github")
+                .header("x-github-event", "issues")
+                .header("x-hub-signature-256", signature)
+                .body(event.clone()),
+        )
+    };
+    let signed = format!("sha256={}", hmac_sha256_hex(b"gh-hook-secret", event.as_bytes()));
+
+    // Until SLACK_WEBHOOK_URL is set, its entry allows nothing.
+    let unset = send(&signed);
+    assert_eq!(unset.status, 500);
+    assert!(unset.json["error"].as_str().unwrap().contains("secret SLACK_WEBHOOK_URL is not set"), "{}", unset.json);
+    secret("SLACK_WEBHOOK_URL", &slack.url("/services/T0/B0/XYZ"));
+
+    let bad = send(&format!("sha256={}", hmac_sha256_hex(b"wrong", event.as_bytes())));
+    assert_eq!(bad.status, 401);
+    assert_eq!(bad.json["error"], "X-Hub-Signature-256 does not match the body and the secret");
+    let missing = answer(host.request("POST", "/webhook/github").body(event.clone()));
+    assert_eq!(missing.status, 401);
+    assert!(missing.json["error"].as_str().unwrap().contains("no x-hub-signature-256 header"), "{}", missing.json);
+
+    let posted = send(&signed);
+    assert_eq!(posted.status, 200, "{}", posted.json);
+    assert_eq!(posted.json["posted"], true);
+    assert_eq!(
+        slack.received.lock().unwrap().last().unwrap(),
+        &json!({"text": "New issue #7: Crash on start"}).to_string()
+    );
+    let stats = answer(host.request("GET", "/webhook/github/stats"));
+    assert_eq!(
+        stats.json,
+        json!({"acme/rocket": 2}),
+        "the attempt before SLACK_WEBHOOK_URL was set had counted already: {}",
+        stats.json
+    );
 }

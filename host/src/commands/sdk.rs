@@ -16,6 +16,7 @@ const FILES: &[(&str, &str)] = &[
     ("guest-sdk/src/lib.rs", include_str!("../../../guest-sdk/src/lib.rs")),
     ("guest-sdk/src/cors.rs", include_str!("../../../guest-sdk/src/cors.rs")),
     ("guest-sdk/src/settings.rs", include_str!("../../../guest-sdk/src/settings.rs")),
+    ("guest-sdk/src/verify.rs", include_str!("../../../guest-sdk/src/verify.rs")),
     ("guest-sdk/src/webhook.rs", include_str!("../../../guest-sdk/src/webhook.rs")),
     ("guest-sdk/src/cron.rs", include_str!("../../../guest-sdk/src/cron.rs")),
     ("guest-sdk/src/error.rs", include_str!("../../../guest-sdk/src/error.rs")),
@@ -47,6 +48,8 @@ wit-bindgen = { version = "0.46", default-features = false, features = ["macros"
 serde = { version = "1", features = ["derive"] }
 serde_json = "1"
 wasip2 = "1"
+hmac = "0.13"
+sha2 = "0.11"
 "#;
 
 /// The folder of this version's SDK in the user's cache, written if missing.

@@ -5,7 +5,9 @@
 //! name, `*.domain` (its subdomains, not the domain itself), `*` (any name),
 //! an IP address (`10.0.0.7`, `[::1]`) or a CIDR range (`10.0.0.0/8`,
 //! `[fd00::/8]`); port a number, a range `8000-8999` or `*`, and when left out
-//! the scheme's own (80, 443). No paths. An address that is not public
+//! the scheme's own (80, 443). No paths. An entry `{{ NAME }}` names one of
+//! the workflow's secrets: once it is set to a URL, that URL's scheme, host
+//! and port are allowed (the URL's path does not matter). An address that is not public
 //! (loopback, private, link-local, unspecified, multicast…) is reachable only
 //! through an entry naming it, or its range, literally.
 
@@ -14,6 +16,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use ipnet::IpNet;
+
+use crate::secrets::SecretValues;
 
 /// A parsed allowlist; it serializes as its entries' text. Cloning it is cheap.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -60,6 +64,8 @@ enum HostPattern {
     Subdomains(String),
     /// An address (a /32 or /128) or a range, named literally.
     Net(IpNet),
+    /// The origin of the URL in this secret, when it is set.
+    Secret(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,8 +107,16 @@ impl Rule {
     fn parse(text: &str) -> Result<Rule, String> {
         let bad = |why: &str| format!("allow_http entry {text:?}: {why}");
         let trimmed = text.trim();
-        if trimmed.starts_with("{{") {
-            return Err(bad("secret references ({{ NAME }}) need secrets, which this host does not have yet"));
+        if let Some(inner) = trimmed.strip_prefix("{{").and_then(|t| t.strip_suffix("}}")) {
+            let name = inner.trim();
+            let valid = !name.is_empty()
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(bad("expected {{ SECRET_NAME }}, a name of letters, digits and _"));
+            }
+            let host = HostPattern::Secret(name.to_owned());
+            return Ok(Rule { text: trimmed.to_owned(), scheme: None, host, ports: Ports::Any });
         }
         let (scheme, rest) = trimmed.split_once("://").ok_or_else(|| bad("expected scheme://host[:port]"))?;
         let scheme = match scheme.to_ascii_lowercase().as_str() {
@@ -131,7 +145,10 @@ impl Rule {
         Ok(Rule { text: trimmed.to_owned(), scheme, host, ports })
     }
 
-    fn allows(&self, scheme: Scheme, host: &Host, port: u16) -> bool {
+    fn allows(&self, scheme: Scheme, host: &Host, port: u16, secrets: &SecretValues) -> bool {
+        if let HostPattern::Secret(name) = &self.host {
+            return secret_origin(secrets, name).is_some_and(|origin| origin == (scheme, host.clone(), port));
+        }
         let host_ok = match (&self.host, host) {
             (HostPattern::AnyName, Host::Name(_)) => true,
             (HostPattern::Name(n), Host::Name(h)) => n == h,
@@ -150,12 +167,37 @@ impl Rule {
         }
     }
 
-    /// Whether this entry names `ip` (or its range) literally, for this scheme and port.
-    fn names_address(&self, scheme: Scheme, ip: IpAddr, port: u16) -> bool {
-        matches!(&self.host, HostPattern::Net(net) if net.contains(&ip))
-            && self.scheme.is_none_or(|s| s == scheme)
-            && self.port_ok(scheme, port)
+    /// Whether this entry names `ip` (or its range) literally, for this
+    /// scheme and port: an address entry, or a secret whose URL names it.
+    fn names_address(&self, scheme: Scheme, ip: IpAddr, port: u16, secrets: &SecretValues) -> bool {
+        match &self.host {
+            HostPattern::Secret(name) => secret_origin(secrets, name) == Some((scheme, Host::Ip(ip), port)),
+            HostPattern::Net(net) => {
+                net.contains(&ip) && self.scheme.is_none_or(|s| s == scheme) && self.port_ok(scheme, port)
+            }
+            _ => false,
+        }
     }
+}
+
+/// The scheme, host and port of the URL in secret `name`, if it is set to one.
+fn secret_origin(secrets: &SecretValues, name: &str) -> Option<(Scheme, Host, u16)> {
+    let (scheme, rest) = secrets.get(name)?.trim().split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "http" => Scheme::Http,
+        "https" => Scheme::Https,
+        _ => return None,
+    };
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    if authority.contains('@') {
+        return None;
+    }
+    let (host, port) = split_port(authority)?;
+    let port = match port {
+        None => scheme.default_port(),
+        Some(p) => p.parse().ok()?,
+    };
+    Some((scheme, Host::parse(host), port))
 }
 
 /// Whether `host[:port]` goes on with a path, query or fragment: a `/` that
@@ -259,7 +301,7 @@ impl Allowlist {
     }
 
     /// Whether a request to `scheme://host:port` is allowed, before resolution.
-    pub fn admit(&self, scheme: Scheme, host: &Host, port: u16) -> Result<(), Denied> {
+    pub fn admit(&self, scheme: Scheme, host: &Host, port: u16, secrets: &SecretValues) -> Result<(), Denied> {
         if self.rules.is_empty() {
             return Err(Denied(format!(
                 "{}://{host}:{port} is refused: this workflow may make no outbound HTTP requests \
@@ -268,7 +310,7 @@ impl Allowlist {
                 scheme.as_str()
             )));
         }
-        if self.rules.iter().any(|r| r.allows(scheme, host, port)) {
+        if self.rules.iter().any(|r| r.allows(scheme, host, port, secrets)) {
             Ok(())
         } else {
             Err(Denied(format!(
@@ -289,9 +331,10 @@ impl Allowlist {
         ip: IpAddr,
         port: u16,
         private_ok: bool,
+        secrets: &SecretValues,
     ) -> Result<(), Denied> {
         let Some(kind) = special_kind(ip) else { return Ok(()) };
-        if private_ok || self.rules.iter().any(|r| r.names_address(scheme, ip, port)) {
+        if private_ok || self.rules.iter().any(|r| r.names_address(scheme, ip, port, secrets)) {
             return Ok(());
         }
         let shown = Host::Ip(ip);
@@ -377,6 +420,10 @@ mod tests {
         Allowlist::parse(&[entry.to_string()]).unwrap_err()
     }
 
+    fn none() -> SecretValues {
+        SecretValues::default()
+    }
+
     fn ip(text: &str) -> IpAddr {
         text.parse().unwrap()
     }
@@ -402,28 +449,28 @@ mod tests {
         assert!(error("https://a.example:9-8").contains("a range like 8000-8999"));
         assert!(error("https://bad_name").contains("is not a host name"));
         assert!(error("http://10.0.0.0/99").contains("not a CIDR range"));
-        assert!(error("{{ SLACK_WEBHOOK_URL }}").contains("need secrets"));
+        assert!(error("{{ 1BAD }}").contains("expected {{ SECRET_NAME }}"));
     }
 
     #[test]
     fn requests_match_scheme_host_and_port() {
         let allow = list(&["https://api.github.com", "https://*.slack.com", "http://127.0.0.1:8000-8001"]);
         let name = |n: &str| Host::parse(n);
-        assert!(allow.admit(Scheme::Https, &name("API.GitHub.com"), 443).is_ok());
-        assert!(allow.admit(Scheme::Http, &name("api.github.com"), 80).is_err(), "scheme");
-        assert!(allow.admit(Scheme::Https, &name("api.github.com"), 8443).is_err(), "port");
-        assert!(allow.admit(Scheme::Https, &name("hooks.slack.com"), 443).is_ok());
-        assert!(allow.admit(Scheme::Https, &name("slack.com"), 443).is_err(), "subdomains only");
-        assert!(allow.admit(Scheme::Https, &name("evilslack.com"), 443).is_err());
-        assert!(allow.admit(Scheme::Http, &name("127.0.0.1"), 8001).is_ok());
-        assert!(allow.admit(Scheme::Http, &name("127.0.0.1"), 8002).is_err());
-        let refused = allow.admit(Scheme::Https, &name("evil.example"), 443).unwrap_err();
+        assert!(allow.admit(Scheme::Https, &name("API.GitHub.com"), 443, &none()).is_ok());
+        assert!(allow.admit(Scheme::Http, &name("api.github.com"), 80, &none()).is_err(), "scheme");
+        assert!(allow.admit(Scheme::Https, &name("api.github.com"), 8443, &none()).is_err(), "port");
+        assert!(allow.admit(Scheme::Https, &name("hooks.slack.com"), 443, &none()).is_ok());
+        assert!(allow.admit(Scheme::Https, &name("slack.com"), 443, &none()).is_err(), "subdomains only");
+        assert!(allow.admit(Scheme::Https, &name("evilslack.com"), 443, &none()).is_err());
+        assert!(allow.admit(Scheme::Http, &name("127.0.0.1"), 8001, &none()).is_ok());
+        assert!(allow.admit(Scheme::Http, &name("127.0.0.1"), 8002, &none()).is_err());
+        let refused = allow.admit(Scheme::Https, &name("evil.example"), 443, &none()).unwrap_err();
         assert_eq!(
             refused.0,
             "https://evil.example:443 is refused: no allow_http entry matches it (the workflow allows \
              https://api.github.com, https://*.slack.com, http://127.0.0.1:8000-8001)"
         );
-        let none = Allowlist::default().admit(Scheme::Https, &name("a.example"), 443).unwrap_err();
+        let none = Allowlist::default().admit(Scheme::Https, &name("a.example"), 443, &none()).unwrap_err();
         assert!(none.0.contains("this workflow may make no outbound HTTP requests"), "{none}");
     }
 
@@ -431,12 +478,21 @@ mod tests {
     fn addresses_that_are_not_public_need_a_literal_entry() {
         let allow = list(&["http://localhost:8080", "http://10.1.0.0/16:8080"]);
         let localhost = Host::parse("localhost");
-        let refused = allow.check_address(Scheme::Http, &localhost, ip("127.0.0.1"), 8080, false).unwrap_err();
+        let refused = allow.check_address(Scheme::Http, &localhost, ip("127.0.0.1"), 8080, false, &none()).unwrap_err();
         assert!(refused.0.contains("localhost resolves to 127.0.0.1, a loopback address"), "{refused}");
-        assert!(allow.check_address(Scheme::Http, &localhost, ip("127.0.0.1"), 8080, true).is_ok(), "operator");
-        assert!(allow.check_address(Scheme::Http, &localhost, ip("10.1.2.3"), 8080, false).is_ok(), "in the range");
-        assert!(allow.check_address(Scheme::Http, &localhost, ip("10.2.0.1"), 8080, false).is_err());
-        assert!(allow.check_address(Scheme::Http, &localhost, ip("93.184.216.34"), 8080, false).is_ok(), "public");
+        assert!(
+            allow.check_address(Scheme::Http, &localhost, ip("127.0.0.1"), 8080, true, &none()).is_ok(),
+            "operator"
+        );
+        assert!(
+            allow.check_address(Scheme::Http, &localhost, ip("10.1.2.3"), 8080, false, &none()).is_ok(),
+            "in the range"
+        );
+        assert!(allow.check_address(Scheme::Http, &localhost, ip("10.2.0.1"), 8080, false, &none()).is_err());
+        assert!(
+            allow.check_address(Scheme::Http, &localhost, ip("93.184.216.34"), 8080, false, &none()).is_ok(),
+            "public"
+        );
         for special in [
             "169.254.169.254",
             "0.0.0.0",
@@ -449,8 +505,26 @@ mod tests {
             "::ffff:127.0.0.1",
         ] {
             let host = Host::parse(special);
-            assert!(allow.check_address(Scheme::Http, &host, ip(special), 80, false).is_err(), "{special}");
+            assert!(allow.check_address(Scheme::Http, &host, ip(special), 80, false, &none()).is_err(), "{special}");
         }
+    }
+
+    #[test]
+    fn a_secret_entry_allows_the_origin_of_the_url_it_holds_once_set() {
+        let allow = list(&["{{ SLACK_WEBHOOK_URL }}", "{{HOOK}}"]);
+        let hooks = Host::parse("hooks.slack.com");
+        assert!(allow.admit(Scheme::Https, &hooks, 443, &none()).is_err(), "unset: nothing");
+        let set = SecretValues::new(vec![
+            ("SLACK_WEBHOOK_URL".into(), "https://hooks.slack.com/services/T0/B0/XYZ".into()),
+            ("HOOK".into(), "http://127.0.0.1:9000/in".into()),
+        ]);
+        assert!(allow.admit(Scheme::Https, &hooks, 443, &set).is_ok());
+        assert!(allow.admit(Scheme::Http, &hooks, 80, &set).is_err(), "its scheme and port only");
+        assert!(allow.admit(Scheme::Https, &Host::parse("evil.slack.com"), 443, &set).is_err());
+        let loopback = Host::parse("127.0.0.1");
+        assert!(allow.admit(Scheme::Http, &loopback, 9000, &set).is_ok());
+        assert!(allow.check_address(Scheme::Http, &loopback, ip("127.0.0.1"), 9000, false, &set).is_ok(), "named");
+        assert!(allow.check_address(Scheme::Https, &hooks, ip("127.0.0.1"), 443, false, &set).is_err());
     }
 
     #[test]

@@ -71,7 +71,7 @@ pub(super) async fn send(
                 Error::ConnectionLimitReached,
             )
         })?;
-        egress.allowlist.admit(scheme, &host, port).map_err(|d| Failure::denied(d.0))?;
+        egress.allowlist.admit(scheme, &host, port, &egress.secrets).map_err(|d| Failure::denied(d.0))?;
         let connect_by = egress.within_deadline(options.and_then(|o| o.connect_timeout));
         let stream = connect(&egress, scheme, &host, port, connect_by).await?;
         let response = exchange(stream, scheme, &host, request, connect_by, &egress, options).await?;
@@ -109,7 +109,8 @@ async fn connect(egress: &Egress, scheme: Scheme, host: &Host, port: u16, by: In
     let mut refused = None;
     let mut last_error = None;
     for ip in addresses {
-        if let Err(denied) = egress.allowlist.check_address(scheme, host, ip, port, egress.private_ok) {
+        if let Err(denied) = egress.allowlist.check_address(scheme, host, ip, port, egress.private_ok, &egress.secrets)
+        {
             refused.get_or_insert(denied);
             continue;
         }

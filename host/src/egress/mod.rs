@@ -15,6 +15,7 @@ use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
 
 pub use self::allowlist::{Allowlist, Denied};
+use crate::secrets::SecretValues;
 
 /// Requests one execution may have in flight at once.
 pub const MAX_CONCURRENT_REQUESTS: usize = 8;
@@ -51,6 +52,8 @@ pub struct HttpCall {
 pub struct Egress {
     workflow: Arc<str>,
     allowlist: Allowlist,
+    /// What `{{ NAME }}` entries read.
+    secrets: Arc<SecretValues>,
     /// The operator allows addresses that are not public (`--allow-private-egress`).
     private_ok: bool,
     deadline: Instant,
@@ -59,10 +62,17 @@ pub struct Egress {
 }
 
 impl Egress {
-    pub fn new(workflow: Arc<str>, allowlist: Allowlist, private_ok: bool, deadline: Instant) -> Self {
+    pub fn new(
+        workflow: Arc<str>,
+        allowlist: Allowlist,
+        secrets: Arc<SecretValues>,
+        private_ok: bool,
+        deadline: Instant,
+    ) -> Self {
         Self {
             workflow,
             allowlist,
+            secrets,
             private_ok,
             deadline,
             calls: Arc::default(),

@@ -379,7 +379,7 @@ impl Runtime {
             log: GuestLog::new(caller.clone(), job.execution_id, secrets.clone()),
             secrets: SecretsCtx { values: secrets.clone() },
             http: WasiHttpCtx::new(),
-            egress: Egress::new(caller, job.allowlist.clone(), self.limits.private_egress, deadline),
+            egress: Egress::new(caller, job.allowlist.clone(), secrets.clone(), self.limits.private_egress, deadline),
             // Each memory and table is capped, and all memories together too.
             limits: ExecutionLimits::new(
                 StoreLimitsBuilder::new()

@@ -77,6 +77,10 @@ pub struct SecretValues {
 }
 
 impl SecretValues {
+    pub fn new(values: Vec<(String, String)>) -> Self {
+        Self { values }
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
@@ -154,8 +158,8 @@ impl Secrets {
             return values;
         }
         let values = match self.store.all(workflow) {
-            Ok(stored) => Arc::new(SecretValues {
-                values: stored
+            Ok(stored) => Arc::new(SecretValues::new(
+                stored
                     .into_iter()
                     .filter_map(|s| match self.key.open(workflow, &s.name, &s.sealed) {
                         Some(value) => Some((s.name, value)),
@@ -165,7 +169,7 @@ impl Secrets {
                         }
                     })
                     .collect(),
-            }),
+            )),
             Err(e) => {
                 tracing::error!(workflow, error = %e, "could not read the workflow's secrets");
                 return Arc::default();
