@@ -104,17 +104,7 @@ const fn is_origin(origin: &str) -> bool {
 }
 
 const fn starts_with(bytes: &[u8], prefix: &[u8]) -> bool {
-    if bytes.len() < prefix.len() {
-        return false;
-    }
-    let mut i = 0;
-    while i < prefix.len() {
-        if bytes[i] != prefix[i] {
-            return false;
-        }
-        i += 1;
-    }
-    true
+    bytes.len() >= prefix.len() && crate::workflow::bytes_eq(bytes.split_at(prefix.len()).0, prefix)
 }
 
 #[cfg(test)]

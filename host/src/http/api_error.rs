@@ -77,6 +77,7 @@ impl ApiError {
                 SecretError::InvalidInput(_) => StatusCode::BAD_REQUEST,
                 SecretError::NotFound { .. } => StatusCode::NOT_FOUND,
                 SecretError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                SecretError::KeyMismatch(_) => StatusCode::CONFLICT,
                 SecretError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 SecretError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },

@@ -61,8 +61,17 @@ pub enum SecretError {
     #[error("a secret's value is at most {MAX_VALUE_BYTES} bytes, not {0}")]
     TooLarge(usize),
     #[error(transparent)]
+    KeyMismatch(#[from] KeyMismatch),
+    #[error(transparent)]
     Storage(#[from] StorageError),
 }
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the secret key does not open the secrets in this store: give every host sharing it the same --secret-key \
+     (FLOWW_SECRET_KEY), or the data dir's secret-key file they were sealed with"
+)]
+pub struct KeyMismatch;
 
 /// A secret's name and when it was set: all the API tells of it.
 pub struct SecretInfo {
@@ -110,20 +119,31 @@ impl Secrets {
     /// Secrets in `store`, sealed with `key`. Refuses a key that can't open
     /// what the store holds (another host's, or a lost one).
     pub fn open(store: Arc<dyn SecretStore>, key: SecretKey) -> anyhow::Result<Secrets> {
+        let secrets = Secrets { store, key, cache: Mutex::default() };
+        if let Some(sealed) = secrets.store.key_check()? {
+            secrets.check_key(&sealed)?;
+        }
+        Ok(secrets)
+    }
+
+    /// Fails unless `sealed`, the store's check value, opens with this key.
+    fn check_key(&self, sealed: &[u8]) -> Result<(), KeyMismatch> {
         let (workflow, name, text) = CHECK;
-        // The first host to start on a store sets the check; every later one
-        // (including one that raced it) is held to it.
-        if store.key_check()?.is_none() {
-            store.set_key_check(&key.seal(workflow, name, text))?;
+        match self.key.open(workflow, name, sealed) {
+            Some(opened) if opened == text => Ok(()),
+            _ => Err(KeyMismatch),
         }
-        let sealed = store.key_check()?.unwrap_or_default();
-        if key.open(workflow, name, &sealed).as_deref() != Some(text) {
-            anyhow::bail!(
-                "the secret key does not open the secrets in this store: give every host sharing it the same \
-                 --secret-key (FLOWW_SECRET_KEY), or the data dir's secret-key file they were sealed with"
-            );
+    }
+
+    /// Before the first secret is sealed, the store takes this key's check
+    /// value; every host (including one that raced this one) is held to it.
+    fn claim_store(&self) -> Result<(), SecretError> {
+        if self.store.key_check()?.is_none() {
+            let (workflow, name, text) = CHECK;
+            self.store.set_key_check(&self.key.seal(workflow, name, text))?;
         }
-        Ok(Secrets { store, key, cache: Mutex::default() })
+        let sealed = self.store.key_check()?.unwrap_or_default();
+        Ok(self.check_key(&sealed)?)
     }
 
     pub fn set(&self, workflow: &str, name: &str, value: &str) -> Result<(), SecretError> {
@@ -131,6 +151,7 @@ impl Secrets {
         if value.len() > MAX_VALUE_BYTES {
             return Err(SecretError::TooLarge(value.len()));
         }
+        self.claim_store()?;
         self.store.put(workflow, name, &self.key.seal(workflow, name, value), now_ms())?;
         self.forget(workflow);
         Ok(())
@@ -238,13 +259,18 @@ mod tests {
     }
 
     #[test]
-    fn a_store_refuses_a_key_that_did_not_seal_it() {
+    fn a_store_with_secrets_refuses_a_key_that_did_not_seal_them() {
         let db = ::sled::Config::new().temporary(true).open().unwrap();
         let store = Arc::new(SledSecrets::new(&db).unwrap());
-        Secrets::open(store.clone(), SecretKey::from_hex(&"ab".repeat(32)).unwrap()).unwrap();
-        let other = Secrets::open(store.clone(), SecretKey::from_hex(&"cd".repeat(32)).unwrap());
+        let key = |hex: &str| SecretKey::from_hex(&hex.repeat(32)).unwrap();
+        let first = Secrets::open(store.clone(), key("ab")).unwrap();
+        // Without secrets, any key opens the store; the first secret claims it.
+        let racer = Secrets::open(store.clone(), key("cd")).unwrap();
+        first.set("w", "N", "value").unwrap();
+        assert!(matches!(racer.set("w", "M", "v"), Err(SecretError::KeyMismatch(_))), "the racer may not seal");
+        let other = Secrets::open(store.clone(), key("cd"));
         assert!(other.err().unwrap().to_string().contains("give every host sharing it the same --secret-key"));
-        assert!(Secrets::open(store, SecretKey::from_hex(&"ab".repeat(32)).unwrap()).is_ok());
+        assert!(Secrets::open(store, key("ab")).is_ok());
     }
 
     #[test]
