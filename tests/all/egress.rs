@@ -159,7 +159,7 @@ fn an_allowed_call_keeps_its_body_and_headers_and_shows_in_the_record_and_metric
     assert!(logs.contains(&format!("    http   POST {origin}  ")), "{logs}");
 
     let described = answer(api(&host, data.path(), "GET", "/workflows/egress")).json;
-    assert_eq!(described["allowHttp"], json!(["http://127.0.0.1:*", "http://localhost:*"]));
+    assert_eq!(described["allowHttp"], json!(["http://127.0.0.1:*", "http://localhost:*", "http://127.0.0.2:8080"]));
 }
 
 #[test]
@@ -172,19 +172,17 @@ fn requests_outside_the_allowlist_are_refused_before_any_connection() {
         assert!(got["message"].as_str().unwrap().contains(needle), "{url}: expected {needle:?} in {got}");
     };
     let https = format!("https://127.0.0.1:{}/echo", upstream.port);
-    refused(
-        "egress",
-        https,
-        "no allow_http entry matches it (the workflow allows http://127.0.0.1:*, http://localhost:*)",
-    );
+    let all = "http://127.0.0.1:*, http://localhost:*, http://127.0.0.2:8080";
+    refused("egress", https, &format!("no allow_http entry matches it (the workflow allows {all})"));
     refused("egress", "http://10.9.8.7/".into(), "http://10.9.8.7:80 is refused");
+    refused("egress", "http://127.0.0.2:9999/".into(), "http://127.0.0.2:9999 is refused: no allow_http entry");
 
     // The operator removes the literal loopback entry: a name that resolves there is refused.
     let narrowed = deploy_narrowed(&host, data.path(), "narrow", "http://127.0.0.1:*");
     assert_eq!(narrowed.status, 201, "{}", narrowed.json);
     assert_eq!(
         (&narrowed.json["allowHttp"], &narrowed.json["deniedHttp"]),
-        (&json!(["http://localhost:*"]), &json!(["http://127.0.0.1:*"]))
+        (&json!(["http://localhost:*", "http://127.0.0.2:8080"]), &json!(["http://127.0.0.1:*"]))
     );
     refused(
         "narrow",
@@ -192,7 +190,8 @@ fn requests_outside_the_allowlist_are_refused_before_any_connection() {
         "a loopback address, which only an allow_http entry naming it literally",
     );
     refused("narrow", upstream.url("/echo"), "no allow_http entry matches it");
-    let sealed = deploy_narrowed(&host, data.path(), "sealed", "http://127.0.0.1:*,http://localhost:*");
+    let sealed =
+        deploy_narrowed(&host, data.path(), "sealed", "http://127.0.0.1:*,http://localhost:*,http://127.0.0.2:8080");
     assert_eq!(sealed.status, 201, "{}", sealed.json);
     refused("sealed", upstream.url("/echo"), "this workflow may make no outbound HTTP requests");
     assert_eq!(upstream.connections(), 0, "no refused request reached the server");
@@ -261,7 +260,7 @@ fn floww_deploy_shows_the_allowlist_and_narrows_it() {
     );
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(printed.contains("  HTTP   may call http://localhost:*\n"), "{printed}");
+    assert!(printed.contains("  HTTP   may call http://localhost:*, http://127.0.0.2:8080\n"), "{printed}");
     assert!(printed.contains("  HTTP   removed by the operator: http://127.0.0.1:*\n"), "{printed}");
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 floww::workflow! {
-    allow_http = ["http://127.0.0.1:*", "http://localhost:*"],
+    allow_http = ["http://127.0.0.1:*", "http://localhost:*", "http://127.0.0.2:8080"],
     "/{workflow}/call" => call,
     "/{workflow}/secret" => secret,
 }
