@@ -106,7 +106,14 @@ fn hosts_sharing_a_database_share_secrets_with_the_same_key() {
     let a = Host::start_in(&a_store, &[crate::harness::deploys(&[PROBE]), with_key.clone()].concat()).unwrap();
     let b_store = a_store.another_host();
     let b = Host::start_in(&b_store, &with_key).expect("a second host with the same key starts");
+    // Before any secret exists, a host with a key of its own starts; once
+    // one is set, it may not seal others the rest can't open.
+    let racer_store = a_store.another_host();
+    let racer = Host::start_in(&racer_store, &[]).expect("without secrets, any key starts");
     assert_eq!(put(&a, a_store.path(), "probe", "TOKEN", VALUE).status, 200);
+    let refused = put(&racer, racer_store.path(), "probe", "OTHER", "v");
+    assert_eq!(refused.status, 409, "{}", refused.json);
+    assert!(refused.json["error"].as_str().unwrap().contains("the secret key does not open the secrets in this store"));
     let start = Instant::now();
     while read(&b, "probe", "TOKEN") != (200, json!({ "value": VALUE })) {
         assert!(start.elapsed() < Duration::from_secs(5), "the other host never saw the secret");
