@@ -210,12 +210,10 @@ impl Admitted<'_> {
             })
             .await
         };
-        // What the guest's texts are cleaned of: its secrets (its log lines
-        // were redacted as they came).
-        let mut secrets = Arc::default();
-        let (outcome, detail, logs, mut http) = match execution {
-            Ok(Execution { result, logs, http, secrets: values }) => {
-                secrets = values;
+        // `secrets`: what the guest's texts are cleaned of below (its log
+        // lines were redacted as they came).
+        let (outcome, detail, logs, mut http, secrets) = match execution {
+            Ok(Execution { result, logs, http, secrets }) => {
                 let (outcome, detail) = classify(result.map(accept));
                 let detail = match (&outcome, panic_line(&logs)) {
                     (Outcome::Failed(Failure::Trapped), Some(panic)) => {
@@ -223,11 +221,11 @@ impl Admitted<'_> {
                     }
                     _ => detail,
                 };
-                (outcome, detail, logs, http)
+                (outcome, detail, logs, http, secrets)
             }
             Err(join) => {
                 let detail = Some(format!("the execution's task failed: {join}"));
-                (Outcome::Failed(Failure::Trapped), detail, Vec::new(), Vec::new())
+                (Outcome::Failed(Failure::Trapped), detail, Vec::new(), Vec::new(), Arc::default())
             }
         };
         let (status, http_status, detail) = match &outcome {
