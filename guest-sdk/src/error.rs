@@ -2,14 +2,18 @@
 
 use core::fmt;
 
-use crate::{BatchError, KvError, Response};
+use crate::{BatchError, KvError, Response, RunError};
 
 /// A handler's failure: an HTTP status and a message for the caller.
 ///
 /// When a handler returns `Err(error)`, the caller gets `error.status()` with the
 /// JSON body `{"error": "<message>"}`. `?` converts a [`KvError`] (keeping its
-/// status and message), a [`BatchError`] (keeping its write's status) and the
-/// errors of [`Request::json`](crate::Request::json).
+/// status and message), a [`BatchError`] (keeping its write's status), a
+/// [`RunError`] (keeping its status and message) and the errors of
+/// [`Request::json`](crate::Request::json).
+///
+/// In a [step](crate::RunContext::step) of a durable run, an error is retried
+/// unless it is [permanent](Error::permanent).
 ///
 /// ```no_run
 /// use floww::{Context, Error, Request, Response, Result};
@@ -26,6 +30,7 @@ use crate::{BatchError, KvError, Response};
 pub struct Error {
     status: u16,
     message: String,
+    permanent: bool,
 }
 
 impl Error {
@@ -35,7 +40,20 @@ impl Error {
     /// let err = floww::Error::new(422, "the email is not an email address");
     /// ```
     pub fn new(status: u16, message: impl Into<String>) -> Self {
-        Error { status, message: message.into() }
+        Error { status, message: message.into(), permanent: false }
+    }
+
+    /// A 500 that retrying won't mend: returned from a
+    /// [step](crate::RunContext::step), it stops the step's retries at once,
+    /// and the step fails for good. Every other error is retried while the
+    /// step's [`Retry`](crate::Retry) has attempts left.
+    ///
+    /// ```no_run
+    /// let err = floww::Error::permanent("card declined");
+    /// assert!(err.is_permanent());
+    /// ```
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Error { permanent: true, ..Error::new(500, message) }
     }
 
     /// A 400: the request is wrong.
@@ -82,6 +100,16 @@ impl Error {
     pub fn message(&self) -> &str {
         &self.message
     }
+
+    /// Whether it was made with [`Error::permanent`]: a step that fails with
+    /// it is not retried.
+    ///
+    /// ```no_run
+    /// assert!(!floww::Error::new(502, "gateway timeout").is_permanent());
+    /// ```
+    pub fn is_permanent(&self) -> bool {
+        self.permanent
+    }
 }
 
 impl fmt::Display for Error {
@@ -94,6 +122,12 @@ impl std::error::Error for Error {}
 
 impl From<KvError> for Error {
     fn from(err: KvError) -> Self {
+        Error::new(err.status_code(), err.to_string())
+    }
+}
+
+impl From<RunError> for Error {
+    fn from(err: RunError) -> Self {
         Error::new(err.status_code(), err.to_string())
     }
 }
@@ -137,6 +171,12 @@ mod tests {
     }
 
     #[test]
+    fn run_errors_keep_their_status_and_message() {
+        let err = Error::from(RunError::Conflict("the run has ended".into()));
+        assert_eq!((err.status(), err.message(), err.is_permanent()), (409, "the run has ended", false));
+    }
+
+    #[test]
     fn batch_errors_keep_their_status_and_name_the_write() {
         let err = Error::from(BatchError { index: 1, error: KvError::NotFound("no key `k` in table `t`".into()) });
         assert_eq!((err.status(), err.message()), (404, "write #1 failed: no key `k` in table `t`"));
@@ -148,6 +188,9 @@ mod tests {
         assert_eq!(Error::not_found("x").status(), 404);
         assert_eq!(Error::conflict("x").status(), 409);
         assert_eq!(Error::new(418, "tea").to_string(), "tea");
+        let permanent = Error::permanent("card declined");
+        assert_eq!((permanent.status(), permanent.is_permanent()), (500, true));
+        assert!(!Error::bad_request("x").is_permanent());
     }
 
     #[test]

@@ -4,7 +4,8 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{Context, Error, Result};
+use crate::named::{self, Named};
+use crate::{Context, Result};
 
 /// The signature of a manual handler, as [`workflow!`](crate::workflow!) expects it.
 ///
@@ -46,62 +47,36 @@ pub type ManualHandler<I = serde_json::Value, O = serde_json::Value> = fn(&Conte
 #[doc(hidden)]
 pub type RawManualHandler = fn(&Context, &str) -> Result<String>;
 
-/// One `manual` entry of a [`workflow!`](crate::workflow!).
+/// One `manual` entry of a [`workflow!`](crate::workflow!): its name, input
+/// schema and wrapped handler.
+#[doc(hidden)]
+pub type Manual = Named<ManualEntry>;
+
+/// What a `manual` entry keeps besides its name.
 #[doc(hidden)]
 #[derive(Clone, Copy)]
-pub struct Manual {
-    pub(crate) name: &'static str,
+pub struct ManualEntry {
     pub(crate) input_schema: Option<&'static str>,
     run: RawManualHandler,
 }
-
-/// The longest manual trigger name.
-const MAX_NAME: usize = 63;
 
 impl Manual {
     /// Checked at compile time, as the macro builds its entries in a `const`.
     /// The host checks that the schema is a JSON Schema when the workflow is deployed.
     pub const fn new(name: &'static str, input_schema: Option<&'static str>, run: RawManualHandler) -> Manual {
-        assert!(
-            is_manual_name(name),
-            "a manual trigger name must match [a-z0-9][a-z0-9-]* and be at most 63 characters, e.g. \"reindex\""
-        );
-        Manual { name, input_schema, run }
+        Named::checked(
+            name,
+            ManualEntry { input_schema, run },
+            "a manual trigger name must match [a-z0-9][a-z0-9-]* and be at most 63 characters, e.g. \"reindex\"",
+        )
     }
-}
-
-/// Whether `name` matches `[a-z0-9][a-z0-9-]{0,62}`.
-const fn is_manual_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    if bytes.is_empty() || bytes.len() > MAX_NAME || bytes[0] == b'-' {
-        return false;
-    }
-    let mut i = 0;
-    while i < bytes.len() {
-        if !(bytes[i].is_ascii_lowercase() || bytes[i].is_ascii_digit() || bytes[i] == b'-') {
-            return false;
-        }
-        i += 1;
-    }
-    true
 }
 
 /// Fails compilation (the macro calls it in a `const`) when two manual
 /// entries share a name.
 #[doc(hidden)]
 pub const fn check_manuals(manuals: &[Manual]) {
-    let mut i = 0;
-    while i < manuals.len() {
-        let mut j = i + 1;
-        while j < manuals.len() {
-            assert!(
-                !crate::workflow::str_eq(manuals[i].name, manuals[j].name),
-                "two manual triggers in `floww::workflow!` have the same name"
-            );
-            j += 1;
-        }
-        i += 1;
-    }
+    named::check_unique(manuals, "two manual triggers in `floww::workflow!` have the same name");
 }
 
 /// Runs a typed handler on JSON text: what the macro wraps each manual handler in.
@@ -111,17 +86,14 @@ pub fn run_manual<I: DeserializeOwned, O: Serialize>(
     input: &str,
     handler: ManualHandler<I, O>,
 ) -> Result<String> {
-    let input: I = serde_json::from_str(input)
-        .map_err(|e| Error::bad_request(format!("the input does not fit the handler's input type: {e}")))?;
-    let output = handler(ctx, input)?;
-    serde_json::to_string(&output).map_err(|e| Error::new(500, format!("the output could not be made JSON: {e}")))
+    named::call_json(ctx, input, handler, "the input does not fit the handler's input type")
 }
 
 /// The exported `handle-manual`.
 #[doc(hidden)]
 pub fn handle_manual(manuals: &[Manual], name: &str, input: &str) -> core::result::Result<String, String> {
     crate::log::report_panics();
-    let Some(manual) = manuals.iter().find(|manual| manual.name == name) else {
+    let Some(manual) = named::find(manuals, name) else {
         return Err(format!("this workflow has no manual trigger named {name:?}"));
     };
     (manual.run)(&Context::new(), input).map_err(|error| error.message().to_owned())
@@ -133,6 +105,7 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
+    use crate::Error;
 
     fn echo(_ctx: &Context, input: Value) -> Result<Value> {
         Ok(json!({ "echo": input }))
@@ -172,12 +145,8 @@ mod tests {
 
     #[test]
     fn names_are_checked() {
-        for good in ["a", "reindex", "re-index-2", "0", &"a".repeat(63)] {
-            assert!(is_manual_name(good), "{good:?}");
-        }
-        for bad in ["", "-a", "Reindex", "re index", "re_index", "é", &"a".repeat(64)] {
-            assert!(!is_manual_name(bad), "{bad:?}");
-        }
+        let bad = || Manual::new("Re Index", None, |ctx, i| run_manual(ctx, i, echo));
+        assert!(std::panic::catch_unwind(bad).is_err());
         let dup = [Manual::new("a", None, |ctx, i| run_manual(ctx, i, echo)); 2];
         assert!(std::panic::catch_unwind(|| check_manuals(&dup)).is_err());
     }

@@ -10,7 +10,7 @@ use crate::cors::Cors;
 use crate::cron::Cron;
 use crate::manual::Manual;
 use crate::wit::exports::floww::workflow::handler as wit;
-use crate::{Error, Kv, Request, Response, Result};
+use crate::{Error, Kv, Request, Response, Result, Runs};
 
 /// What a handler receives besides the request: its access to the host.
 ///
@@ -27,11 +27,13 @@ use crate::{Error, Kv, Request, Response, Result};
 pub struct Context {
     /// The key-value store, acting as the running workflow.
     pub kv: Kv,
+    /// Starts this workflow's durable runs and sends them events.
+    pub runs: Runs,
 }
 
 impl Context {
     pub(crate) fn new() -> Self {
-        Context { kv: Kv::new() }
+        Context { kv: Kv::new(), runs: Runs::new() }
     }
 
     /// The value of this workflow's secret `name`, which the operator sets
@@ -45,10 +47,15 @@ impl Context {
     /// # Ok(()) }
     /// ```
     pub fn secret(&self, name: &str) -> Result<String> {
-        crate::wit::floww::workflow::secrets::get(name).ok_or_else(|| {
-            Error::new(500, format!("secret {name} is not set for this workflow (floww secret set <id> {name})"))
-        })
+        secret(name)
     }
+}
+
+/// The running workflow's secret `name`, or a 500 that says how to set it.
+pub(crate) fn secret(name: &str) -> Result<String> {
+    crate::wit::floww::workflow::secrets::get(name).ok_or_else(|| {
+        Error::new(500, format!("secret {name} is not set for this workflow (floww secret set <id> {name})"))
+    })
 }
 
 /// The signature of a webhook handler, as [`workflow!`](crate::workflow!) expects it.
@@ -136,7 +143,7 @@ pub fn triggers(routes: &[Route], cors: Option<Cors>, crons: &[Cron], manuals: &
     let manuals = manuals.iter().map(|manual| {
         wit::Trigger::Manual(wit::Manual {
             name: manual.name.to_string(),
-            input_schema: manual.input_schema.map(str::to_string),
+            input_schema: manual.entry.input_schema.map(str::to_string),
         })
     });
     webhooks.chain(crons).chain(manuals).collect()
@@ -198,7 +205,7 @@ fn path_matches(declared: &str, path: &str) -> bool {
 /// Registers a workflow's triggers and their handlers, and exports it as a component.
 ///
 /// Use the macro once per crate, in a `cdylib` built for `wasm32-wasip2`. Entries
-/// are separated by commas, in any order, and come in three kinds:
+/// are separated by commas, in any order, and come in these kinds:
 ///
 /// - **Webhook**: `[METHOD] "/path" => handler`. The method is one of `GET`,
 ///   `POST`, `PUT`, `PATCH`, `DELETE`, `HEAD` or `OPTIONS` (`POST` when left out), the path starts
@@ -225,6 +232,14 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///   host checks the input against it and answers 400 before the workflow runs.
 ///   The schema is any constant string: a literal, or
 ///   `include_str!("input.schema.json")`. Names match `[a-z0-9][a-z0-9-]*`.
+/// - **Run**: `run "<name>" => function`, with a [`RunHandler`](crate::RunHandler):
+///   a durable function, which may take days. A handler starts a run of it
+///   with [`ctx.runs.start`](crate::Runs::start), an operator with
+///   `floww run start ID NAME '<json>'` or `POST /api/workflows/<id>/runs/<name>`;
+///   the host runs it in the background and journals its
+///   [steps](crate::RunContext::step), sleeps and waits for events, so it
+///   survives failures and restarts: see [`RunContext`](crate::RunContext).
+///   Names match `[a-z0-9][a-z0-9-]*`, at most 63 characters.
 ///
 /// - **CORS**: `cors ["https://app.example.com", "http://localhost:5173"]` (or
 ///   `cors ["*"]` for any origin) lets web pages of those origins call the
@@ -245,8 +260,8 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///   names them literally, e.g. `"http://127.0.0.1:8080"`.
 ///
 /// Two webhooks with the same method and path, two crons with the same
-/// expression, two manual triggers with the same name, a path without a leading
-/// `/` or a bad manual name fail to compile.
+/// expression, two manual triggers or two run functions with the same name, a
+/// path without a leading `/` or a bad manual or run name fail to compile.
 ///
 /// ```no_run
 /// use floww::{Context, CronEvent, Request, Response, Result};
@@ -262,6 +277,7 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///         "properties": { "name": { "type": "string", "minLength": 1 } },
 ///         "required": ["name"]
 ///     }"#) => greet,
+///     run "import" => import,
 /// }
 ///
 /// fn users(ctx: &Context, _req: Request) -> Result<Response> {
@@ -285,6 +301,11 @@ fn path_matches(declared: &str, path: &str) -> bool {
 /// fn greet(_ctx: &Context, input: Value) -> Result<Value> {
 ///     Ok(json!({ "greeting": format!("hello {}", input["name"].as_str().unwrap_or_default()) }))
 /// }
+///
+/// fn import(ctx: &floww::RunContext, input: Value) -> Result<Value> {
+///     let count = ctx.step("import", || Ok(ctx.kv.increment("imports", "count", 1)?))?;
+///     Ok(json!({ "imports": count, "input": input }))
+/// }
 /// # fn main() {}
 /// ```
 ///
@@ -297,6 +318,19 @@ fn path_matches(declared: &str, path: &str) -> bool {
 ///
 /// floww::workflow! {
 ///     manual "Re Index" => run, // not [a-z0-9][a-z0-9-]*
+/// }
+/// # fn main() {}
+/// ```
+///
+/// as is a run function's:
+///
+/// ```compile_fail
+/// fn run(_ctx: &floww::RunContext, input: serde_json::Value) -> floww::Result<serde_json::Value> {
+///     Ok(input)
+/// }
+///
+/// floww::workflow! {
+///     run "fulfil_order" => run, // not [a-z0-9][a-z0-9-]*
 /// }
 /// # fn main() {}
 /// ```
@@ -317,16 +351,17 @@ fn path_matches(declared: &str, path: &str) -> bool {
 #[macro_export]
 macro_rules! workflow {
     ($($entries:tt)*) => {
-        $crate::__workflow_entries! { [] [] [] [] $($entries)* }
+        $crate::__workflow_entries! { [] [] [] [] [] $($entries)* }
     };
 }
 
 /// Reads the entries of a [`workflow!`](crate::workflow!) one at a time into
-/// four lists (webhooks, crons, manual triggers, settings), then exports the workflow.
+/// five lists (webhooks, crons, manual triggers, run functions, settings), then
+/// exports the workflow.
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __workflow_entries {
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]) => {
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]) => {
         const _: () = {
             const ROUTES: &[$crate::__private::Route] = &[$($route)*];
             const SETTINGS: &[$crate::__private::Setting] = &[$($cors)*];
@@ -334,9 +369,11 @@ macro_rules! __workflow_entries {
             const ALLOW_HTTP: &[&str] = $crate::__private::allow_http(SETTINGS);
             const CRONS: &[$crate::__private::Cron] = &[$($cron)*];
             const MANUALS: &[$crate::__private::Manual] = &[$($manual)*];
+            const RUNS: &[$crate::__private::Run] = &[$($run)*];
             const _: () = $crate::__private::check_routes(ROUTES);
             const _: () = $crate::__private::check_crons(CRONS);
             const _: () = $crate::__private::check_manuals(MANUALS);
+            const _: () = $crate::__private::check_runs(RUNS);
 
             struct Workflow;
 
@@ -369,22 +406,36 @@ macro_rules! __workflow_entries {
                 }
             }
 
+            impl $crate::__private::Durable for Workflow {
+                fn run_names() -> ::std::vec::Vec<::std::string::String> {
+                    $crate::__private::run_names(RUNS)
+                }
+
+                fn handle_run(
+                    name: ::std::string::String,
+                    input: ::std::string::String,
+                ) -> ::core::result::Result<::std::string::String, ::std::string::String> {
+                    $crate::__private::handle_run(RUNS, &name, &input)
+                }
+            }
+
             $crate::wit::export!(Workflow with_types_in $crate::wit);
         };
     };
     // cron "<expression>" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         cron $schedule:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
             [$($cron)* $crate::__private::Cron::new($schedule, $handler),]
             [$($manual)*]
+            [$($run)*]
             [$($cors)*]
             $($($rest)*)?
         }
     };
     // manual "<name>" (schema = <text>) => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         manual $name:literal (schema = $schema:expr) => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
@@ -394,12 +445,13 @@ macro_rules! __workflow_entries {
                 ::core::option::Option::Some($schema),
                 |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
             ),]
+            [$($run)*]
             [$($cors)*]
             $($($rest)*)?
         }
     };
     // manual "<name>" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         manual $name:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
@@ -409,49 +461,69 @@ macro_rules! __workflow_entries {
                 ::core::option::Option::None,
                 |ctx, input| $crate::__private::run_manual(ctx, input, $handler),
             ),]
+            [$($run)*]
+            [$($cors)*]
+            $($($rest)*)?
+        }
+    };
+    // run "<name>" => handler
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
+        run $name:literal => $handler:path $(, $($rest:tt)*)?) => {
+        $crate::__workflow_entries! {
+            [$($route)*]
+            [$($cron)*]
+            [$($manual)*]
+            [$($run)* $crate::__private::Run::new(
+                $name,
+                |ctx, input| $crate::__private::run_durable(ctx, input, $handler),
+            ),]
             [$($cors)*]
             $($($rest)*)?
         }
     };
     // cors ["<origin>", …]
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         cors [$($origin:literal),* $(,)?] $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
             [$($cron)*]
             [$($manual)*]
+            [$($run)*]
             [$($cors)* $crate::__private::Setting::Cors($crate::__private::Cors::new(&[$($origin),*])),]
             $($($rest)*)?
         }
     };
     // allow_http = ["<scheme://host[:port]>", …]
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         allow_http = [$($entry:literal),* $(,)?] $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)*]
             [$($cron)*]
             [$($manual)*]
+            [$($run)*]
             [$($cors)* $crate::__private::Setting::AllowHttp(&[$($entry),*]),]
             $($($rest)*)?
         }
     };
     // [METHOD] "/path" => handler
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*]
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*]
         $($method:ident)? $path:literal => $handler:path $(, $($rest:tt)*)?) => {
         $crate::__workflow_entries! {
             [$($route)* $crate::__private::Route::new($crate::__workflow_method!($($method)?), $path, $handler),]
             [$($cron)*]
             [$($manual)*]
+            [$($run)*]
             [$($cors)*]
             $($($rest)*)?
         }
     };
-    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($cors:tt)*] $($other:tt)+) => {
+    ([$($route:tt)*] [$($cron:tt)*] [$($manual:tt)*] [$($run:tt)*] [$($cors:tt)*] $($other:tt)+) => {
         ::core::compile_error!(::core::concat!(
             "could not read this entry of `floww::workflow!`: `",
             ::core::stringify!($($other)+),
             "`; expected `[METHOD] \"/path\" => handler`, `cron \"<expression>\" => handler`, ",
-            "`manual \"<name>\" => handler`, `manual \"<name>\" (schema = \"<JSON Schema>\") => handler` ",
+            "`manual \"<name>\" => handler`, `manual \"<name>\" (schema = \"<JSON Schema>\") => handler`, ",
+            "`run \"<name>\" => handler`, ",
             "`cors [\"https://origin.example\"]` or `allow_http = [\"https://api.example.com\"]`, ",
             "separated by commas"
         ));

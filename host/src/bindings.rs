@@ -8,11 +8,16 @@
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "workflow",
-    imports: { "floww:workflow/kv": async },
+    imports: {
+        "floww:workflow/kv": async,
+        "floww:workflow/runs": async,
+        // A step call that suspends the run traps, to stop the guest.
+        "floww:workflow/steps": async | trappable,
+    },
     exports: { default: async },
 });
 
 pub use self::exports::floww::workflow::handler::{
     Cron, CronEvent, Guest as Handler, Manual, Request, Response, Trigger, Webhook,
 };
-pub use self::floww::workflow::{kv, log, secrets};
+pub use self::floww::workflow::{kv, log, runs, secrets, steps};

@@ -24,6 +24,12 @@ pub struct Metrics {
     durations: Mutex<BTreeMap<String, Histogram>>,
     kv_operations: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     http_requests: Mutex<BTreeMap<(String, String, &'static str), u64>>,
+    /// Durable runs started and ended, by workflow and status.
+    runs: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Step attempts by workflow and how they ended (ok, retrying, failed).
+    steps: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// Seconds runs spent suspended (sleeping, waiting, retrying), by workflow.
+    suspended: Mutex<BTreeMap<String, f64>>,
 }
 
 /// The process's metrics.
@@ -57,6 +63,24 @@ impl Metrics {
     pub fn http_request(&self, workflow: &str, origin: &str, result: &'static str) {
         let key = (workflow.to_owned(), origin.to_owned(), result);
         *self.http_requests.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+    }
+
+    /// A run started (`started`) or ended (its status).
+    pub fn run_started(&self, workflow: &str) {
+        self.run_ended(workflow, "started");
+    }
+
+    pub fn run_ended(&self, workflow: &str, status: &'static str) {
+        *self.runs.lock().unwrap_or_else(|e| e.into_inner()).entry((workflow.to_owned(), status)).or_default() += 1;
+    }
+
+    pub fn step_attempt(&self, workflow: &str, result: &'static str) {
+        *self.steps.lock().unwrap_or_else(|e| e.into_inner()).entry((workflow.to_owned(), result)).or_default() += 1;
+    }
+
+    pub fn run_suspended(&self, workflow: &str, took: Duration) {
+        *self.suspended.lock().unwrap_or_else(|e| e.into_inner()).entry(workflow.to_owned()).or_default() +=
+            took.as_secs_f64();
     }
 
     /// The text exposition, with `gauges` as (name, help, value).
@@ -116,6 +140,34 @@ impl Metrics {
                 escape(workflow),
                 escape(host)
             );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP floww_runs_total Durable runs started (status=\"started\") and ended, by workflow and status.\n\
+             # TYPE floww_runs_total counter"
+        );
+        for ((workflow, status), n) in self.runs.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "floww_runs_total{{workflow=\"{}\",status=\"{status}\"}} {n}", escape(workflow));
+        }
+        let _ = writeln!(
+            out,
+            "# HELP floww_run_step_attempts_total Attempts of durable runs' steps, by workflow and result.\n\
+             # TYPE floww_run_step_attempts_total counter"
+        );
+        for ((workflow, result), n) in self.steps.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "floww_run_step_attempts_total{{workflow=\"{}\",result=\"{result}\"}} {n}",
+                escape(workflow)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP floww_run_suspended_seconds_total Time durable runs spent sleeping, waiting and retrying.\n\
+             # TYPE floww_run_suspended_seconds_total counter"
+        );
+        for (workflow, seconds) in self.suspended.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(out, "floww_run_suspended_seconds_total{{workflow=\"{}\"}} {seconds}", escape(workflow));
         }
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}");

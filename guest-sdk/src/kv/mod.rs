@@ -186,7 +186,7 @@ impl Kv {
         value: &T,
         ttl: Duration,
     ) -> Result<u64, KvError> {
-        Ok(wit::set(table, key, &encode(table, key, value)?, Some(write::ttl_ms(ttl)))?)
+        Ok(wit::set(table, key, &encode(table, key, value)?, Some(crate::millis(ttl)))?)
     }
 
     /// Stores `value` only if the item is as `expected`, and returns its new

@@ -68,12 +68,6 @@ impl From<Option<u64>> for Expected {
     }
 }
 
-/// A time-to-live in whole milliseconds, as the host takes it: rounded down,
-/// saturating at `u64::MAX`. The range is the host's to check.
-pub(crate) fn ttl_ms(ttl: Duration) -> u64 {
-    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX)
-}
-
 /// One write, to run alone with [`Kv::apply`](crate::Kv::apply) or with others,
 /// all or nothing, with [`Kv::batch`](crate::Kv::batch).
 ///
@@ -228,7 +222,7 @@ impl Write {
     /// ```
     pub fn with_ttl(mut self, ttl: Duration) -> Write {
         if let Op::Set { ttl_ms, .. } = &mut self.0 {
-            *ttl_ms = Some(self::ttl_ms(ttl));
+            *ttl_ms = Some(crate::millis(ttl));
         }
         self
     }
@@ -417,14 +411,6 @@ mod tests {
         assert_eq!((op.table.as_str(), op.key.as_str()), ("t", "k"));
         let wit::Write::Increment(op) = to_wit(&Write::increment("t", "k", -3)) else { panic!() };
         assert_eq!((op.table.as_str(), op.key.as_str(), op.delta), ("t", "k", -3));
-    }
-
-    #[test]
-    fn ttl_is_whole_milliseconds_saturating() {
-        assert_eq!(ttl_ms(Duration::from_secs(5 * 60)), 300_000);
-        assert_eq!(ttl_ms(Duration::from_micros(1_999)), 1);
-        assert_eq!(ttl_ms(Duration::from_micros(999)), 0);
-        assert_eq!(ttl_ms(Duration::MAX), u64::MAX);
     }
 
     #[test]

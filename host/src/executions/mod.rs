@@ -67,6 +67,9 @@ pub struct Record {
     /// The outgoing HTTP requests it made, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub http: Vec<HttpCall>,
+    /// The durable run it invoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<String>,
 }
 
 /// Storage for records, keyed by id (so in start order).
@@ -183,6 +186,7 @@ mod tests {
             error: None,
             logs: vec![],
             http: vec![],
+            run: None,
         }
     }
 

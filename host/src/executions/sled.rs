@@ -280,6 +280,7 @@ mod tests {
             error: None,
             logs: vec![],
             http: vec![],
+            run: None,
         }
     }
 

@@ -28,6 +28,7 @@ pub use self::admission::{Admission, Busy, Slot};
 use crate::egress::HttpCall;
 use crate::executions::{Executions, Record, Status};
 use crate::registry::Deployment;
+use crate::runs::Invocation;
 use crate::runtime::{ExecError, Execution, Export, Job, LogLine, Runtime, cut};
 use crate::storage::now_ms;
 
@@ -99,6 +100,9 @@ impl Answer for serde_json::Value {}
 /// A cron tick's.
 impl Answer for () {}
 
+/// A durable run's invocation: the run keeps its output.
+impl Answer for crate::runtime::RunOutput {}
+
 /// An execution under way: what it is, from the start.
 struct Started {
     id: String,
@@ -149,7 +153,7 @@ impl Executor {
 
     /// Ends an execution: its metrics, its record and its log line.
     fn finish(&self, run: Started, ended: Ended) {
-        let Ended { status, http_status, detail, logs, http } = ended;
+        let Ended { status, http_status, detail, logs, http, run: durable } = ended;
         let took = run.clock.elapsed();
         let detail = detail.map(cut);
         crate::metrics::global().execution(&run.workflow, &run.trigger, status.as_str(), took);
@@ -172,11 +176,17 @@ impl Executor {
             error: detail,
             logs,
             http,
+            run: durable,
         });
     }
 }
 
 impl Admitted<'_> {
+    /// The execution's id.
+    pub fn id(&self) -> &str {
+        &self.started.id
+    }
+
     /// Ends the execution before the guest runs, as `invalid`: its input
     /// can't be taken, for `reason`. Returns the execution's id.
     pub fn refuse(self, reason: &impl Display) -> String {
@@ -193,7 +203,24 @@ impl Admitted<'_> {
         E::Output: 'static,
         T: Answer,
     {
+        self.invoke(export, accept, None).await.0
+    }
+
+    /// [`run`](Self::run), invoking a durable run: the execution's record
+    /// links to it, and the invocation comes back as the guest left it.
+    pub async fn invoke<E, T>(
+        self,
+        export: E,
+        accept: impl FnOnce(E::Output) -> Result<T, Failure>,
+        invocation: Option<Invocation>,
+    ) -> (Ran<T>, Option<Invocation>)
+    where
+        E: Export + 'static,
+        E::Output: 'static,
+        T: Answer,
+    {
         let Admitted { executor, started, deployment, slot } = self;
+        let run_id = invocation.as_ref().map(|i| i.run.id.clone());
         let execution = {
             let (runtime, id) = (executor.runtime.clone(), started.id.clone());
             // A task of its own, so a caller that goes away doesn't cut it short.
@@ -205,6 +232,7 @@ impl Admitted<'_> {
                     execution_id: &id,
                     timeout: manifest.timeout(),
                     allowlist: &manifest.allow_http,
+                    run: invocation,
                 };
                 runtime.run(&deployment.workflow, job, &export).await
             })
@@ -212,8 +240,8 @@ impl Admitted<'_> {
         };
         // `secrets`: what the guest's texts are cleaned of below (its log
         // lines were redacted as they came).
-        let (outcome, detail, logs, mut http, secrets) = match execution {
-            Ok(Execution { result, logs, http, secrets }) => {
+        let (outcome, detail, logs, mut http, secrets, invocation) = match execution {
+            Ok(Execution { result, run, logs, http, secrets }) => {
                 let (outcome, detail) = classify(result.map(accept));
                 let detail = match (&outcome, panic_line(&logs)) {
                     (Outcome::Failed(Failure::Trapped), Some(panic)) => {
@@ -221,11 +249,11 @@ impl Admitted<'_> {
                     }
                     _ => detail,
                 };
-                (outcome, detail, logs, http, secrets)
+                (outcome, detail, logs, http, secrets, run)
             }
             Err(join) => {
                 let detail = Some(format!("the execution's task failed: {join}"));
-                (Outcome::Failed(Failure::Trapped), detail, Vec::new(), Vec::new(), Arc::default())
+                (Outcome::Failed(Failure::Trapped), detail, Vec::new(), Vec::new(), Arc::default(), None)
             }
         };
         let (status, http_status, detail) = match &outcome {
@@ -238,8 +266,8 @@ impl Admitted<'_> {
             call.error = call.error.take().map(|e| secrets.redact(&e).into_owned());
         }
         let id = started.id.clone();
-        executor.finish(started, Ended { status, http_status, detail, logs, http });
-        Ran { id, outcome }
+        executor.finish(started, Ended { status, http_status, detail, logs, http, run: run_id });
+        (Ran { id, outcome }, invocation)
     }
 }
 
@@ -250,12 +278,14 @@ struct Ended {
     detail: Option<String>,
     logs: Vec<LogLine>,
     http: Vec<HttpCall>,
+    /// The durable run it invoked.
+    run: Option<String>,
 }
 
 impl Ended {
     /// An execution that ended before its guest ran, for `reason`.
     fn unrun(status: Status, reason: String) -> Ended {
-        Ended { status, http_status: None, detail: Some(reason), logs: Vec::new(), http: Vec::new() }
+        Ended { status, http_status: None, detail: Some(reason), logs: Vec::new(), http: Vec::new(), run: None }
     }
 }
 

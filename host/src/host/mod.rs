@@ -25,8 +25,9 @@ use crate::kv::{Backend, Kv, PostgresBackend, SledBackend};
 use crate::registry::{
     DeployError, DeployOptions, Deployment, DeploymentStore, FileDeployments, PostgresDeployments, Registry,
 };
+use crate::runs::{PostgresRuns, RunStore, Runs, SledRuns};
 use crate::runtime::{Limits, Runtime};
-use crate::scheduler::{FileTicks, PostgresTicks, Scheduler, Ticks};
+use crate::scheduler::{Dispatcher, FileTicks, PostgresTicks, Scheduler, Ticks};
 use crate::secrets::{PostgresSecrets, SecretKey, SecretStore, Secrets, SledSecrets};
 use crate::storage::Database;
 
@@ -87,6 +88,8 @@ pub struct Host {
     pub kv: Arc<Kv>,
     pub secrets: Arc<Secrets>,
     pub executions: Arc<Executions>,
+    pub runs: Arc<Runs>,
+    limits: Limits,
     token: Arc<str>,
     http: HttpLimits,
     connections: ConnectionLimits,
@@ -100,6 +103,7 @@ struct Stores {
     records: Box<dyn RecordStore>,
     ticks: Box<dyn Ticks>,
     secrets: Arc<dyn SecretStore>,
+    runs: Arc<dyn RunStore>,
     database: Option<Arc<Database>>,
 }
 
@@ -107,6 +111,9 @@ struct Stores {
 /// the moment they expire), and old execution records pruned.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// How long a run's lease outlasts the longest an invocation may take (its
+/// wait for a slot, then its deadline): past it, another host takes the run over.
+const RUN_LEASE_MARGIN: Duration = Duration::from_secs(10);
 
 impl Host {
     /// Opens the host `config` describes, serving the workflows deployed before.
@@ -132,7 +139,8 @@ impl Host {
         // is made after the runtime, which needs the KV store.
         let directory = Arc::new(crate::registry::Directory::default());
         let kv = Arc::new(Kv::new(stores.kv, directory.clone()));
-        let runtime = Runtime::new(kv.clone(), secrets.clone(), config.limits, &data_dir.join("cache"))
+        let runs = Arc::new(Runs::new(stores.runs, directory.clone()));
+        let runtime = Runtime::new(kv.clone(), secrets.clone(), runs.clone(), config.limits, &data_dir.join("cache"))
             .map_err(|e| anyhow::anyhow!("could not start the wasm runtime: {e:#}"))?;
         let runtime = Arc::new(runtime);
         let registry = Arc::new(Registry::new(runtime.clone(), stores.deployments));
@@ -148,6 +156,7 @@ impl Host {
         }
         every(SWEEP_EVERY, "floww-kv-expiry", &kv, |kv| kv.remove_expired().map_err(|e| e.to_string()));
         every(PRUNE_EVERY, "floww-prune", &executions, |ex| ex.prune().map_err(|e| e.to_string()));
+        every(PRUNE_EVERY, "floww-prune-runs", &runs, |runs| runs.prune().map_err(|e| e.to_string()));
         let concurrency = config.limits.concurrency;
         let executor = Arc::new(Executor::new(runtime.clone(), concurrency, config.max_queue, executions.clone()));
         Ok(Host {
@@ -157,6 +166,8 @@ impl Host {
             kv,
             secrets,
             executions,
+            runs,
+            limits: config.limits,
             token: token.into(),
             http: config.http,
             connections: connection_limits(config)?,
@@ -176,6 +187,7 @@ impl Host {
             executor: self.executor.clone(),
             kv: self.kv.clone(),
             secrets: self.secrets.clone(),
+            runs: self.runs.clone(),
             token: self.token.clone(),
             executions: self.executions.clone(),
             limits: self.http,
@@ -192,6 +204,15 @@ impl Host {
     ) -> anyhow::Result<()> {
         let app = self.router();
         let _scheduler = Scheduler::new(self.registry.clone(), self.executor.clone(), self.ticks).start();
+        // Runs take at most half the slots, so webhooks always have the rest.
+        let _dispatcher = Dispatcher::start(
+            self.registry.clone(),
+            self.executor.clone(),
+            self.runs.clone(),
+            self.kv.clone(),
+            self.limits.concurrency / 2,
+            self.limits.timeout * 2 + RUN_LEASE_MARGIN,
+        );
         tracing::info!(max_connections = self.connections.max_connections, "accepting connections");
         crate::http::serve(listener, app, self.connections, shutdown).await;
         if let Err(e) = self.executions.flush() {
@@ -228,6 +249,7 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
             records: Box::new(PostgresRecords::new(db.clone())),
             ticks: Box::new(PostgresTicks::new(db.clone())),
             secrets: Arc::new(PostgresSecrets::new(db.clone())),
+            runs: Arc::new(PostgresRuns::new(db.clone())),
             database: Some(db),
         });
     }
@@ -239,7 +261,9 @@ fn open_stores(config: &Config) -> anyhow::Result<Stores> {
     let records = SledRecords::new(backend.db()).context("could not open the execution records")?;
     let ticks = FileTicks::open(data_dir).context("could not open the cron records")?;
     let secrets = SledSecrets::new(backend.db()).context("could not open the secrets")?;
+    let runs = SledRuns::open(backend.db()).context("could not open the durable runs")?;
     Ok(Stores {
+        runs: Arc::new(runs),
         secrets: Arc::new(secrets),
         deployments: Box::new(deployments),
         kv: Arc::new(backend),

@@ -52,9 +52,16 @@ fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
             "url": format!("http://{host}/api/workflows/{}/triggers/{}/invoke", m.id, t.name),
         })
     });
+    let runs = m.runs.iter().map(|name| {
+        json!({
+            "type": "run",
+            "name": name,
+            "url": format!("http://{host}/api/workflows/{}/runs/{name}", m.id),
+        })
+    });
     json!({
         "id": m.id,
-        "triggers": webhooks.chain(crons).chain(manuals).collect::<Vec<_>>(),
+        "triggers": webhooks.chain(crons).chain(manuals).chain(runs).collect::<Vec<_>>(),
         "sha256": m.sha256,
         "size": m.size,
         "deployedAt": m.deployed_at_ms,

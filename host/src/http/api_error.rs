@@ -14,6 +14,7 @@ use super::error::WebhookError;
 
 use crate::kv::{BatchError, KvError};
 use crate::registry::{DeployError, UndeployError};
+use crate::runs::RunError;
 use crate::secrets::SecretError;
 use crate::storage::StorageError;
 
@@ -35,6 +36,8 @@ pub enum ApiError {
     Undeploy(#[from] UndeployError),
     #[error(transparent)]
     Secret(#[from] SecretError),
+    #[error(transparent)]
+    Run(#[from] RunError),
     /// A host bug: the cause goes to the log, a plain message to the caller.
     #[error("the host failed: {0}")]
     Internal(String),
@@ -80,6 +83,14 @@ impl ApiError {
                 SecretError::KeyMismatch(_) => StatusCode::CONFLICT,
                 SecretError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 SecretError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            Self::Run(e) => match e {
+                RunError::NotFound(_) => StatusCode::NOT_FOUND,
+                RunError::Invalid(_) => StatusCode::BAD_REQUEST,
+                RunError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+                RunError::Conflict(_) => StatusCode::CONFLICT,
+                RunError::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                RunError::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::Storage(StorageError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) | Self::Storage(_) => StatusCode::INTERNAL_SERVER_ERROR,

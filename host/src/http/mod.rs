@@ -11,6 +11,7 @@ mod error;
 mod invoke;
 mod kv_api;
 mod observe;
+mod runs_api;
 mod secrets_api;
 mod server;
 
@@ -56,6 +57,8 @@ const MAX_COMPONENT_BYTES: usize = 64 << 20;
 /// Largest body of an operator KV call with one value (a value is at most
 /// 1 MiB of JSON; the rest is room for its envelope), and of a batch.
 const MAX_KV_BODY_BYTES: usize = crate::kv::MAX_VALUE_BYTES + (64 << 10);
+/// A run's input or an event's payload: the run checks the exact bound.
+const MAX_RUN_BODY_BYTES: usize = crate::runs::MAX_JSON_BYTES + (64 << 10);
 const MAX_BATCH_BODY_BYTES: usize = 16 << 20;
 /// A secret's value, and a little over, so a too-large one is told apart (413).
 const MAX_SECRET_BODY_BYTES: usize = crate::secrets::MAX_VALUE_BYTES + 1;
@@ -66,6 +69,7 @@ pub struct AppState {
     pub executor: Arc<Executor>,
     pub kv: Arc<Kv>,
     pub secrets: Arc<Secrets>,
+    pub runs: Arc<crate::runs::Runs>,
     pub limits: HttpLimits,
     /// The admin API's bearer token.
     pub token: Arc<str>,
@@ -108,6 +112,12 @@ pub fn router(state: AppState) -> Router {
             get(kv_api::permissions).put(kv_api::grant).route_layer(limit(MAX_KV_BODY_BYTES)),
         )
         .route("/kv/{workflow}/permissions/{table}/{grantee}", delete(kv_api::revoke))
+        .route("/workflows/{id}/runs/{name}", post(runs_api::start).route_layer(limit(MAX_RUN_BODY_BYTES)))
+        .route("/runs", get(runs_api::list))
+        .route("/runs/{id}", get(runs_api::show))
+        .route("/runs/{id}/events/{name}", post(runs_api::event).route_layer(limit(MAX_RUN_BODY_BYTES)))
+        .route("/runs/{id}/cancel", post(runs_api::cancel))
+        .route("/runs/{id}/rerun", post(runs_api::rerun))
         // The routes above bound their bodies themselves.
         .layer(DefaultBodyLimit::disable())
         .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token))

@@ -2,6 +2,7 @@
 //! apply groups of writes atomically; they know nothing of WIT, names or
 //! permissions (those live in `kv`).
 
+use super::staging::{StepCommit, StepFailure};
 use crate::storage::{StorageError, StorageResult};
 
 /// Rights that a grant gives on a table.
@@ -255,4 +256,14 @@ pub trait Backend: Send + Sync + 'static {
     fn drop_table(&self, table: &str, owner: &str) -> StorageResult<bool>;
     /// Deletes items expired at `now_ms` from storage; returns how many.
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize>;
+
+    /// A version no write has had or will have: for a write staged now and
+    /// committed later ([`Backend::commit_step`]).
+    fn reserve_version(&self) -> StorageResult<u64>;
+    /// Commits a durable run's step in one transaction: checks that every
+    /// item it saw is at the version it saw (live items only), that the
+    /// run's lease is the step's and its journal has no entry at the step's
+    /// index, then creates its tables, stores its items (with their
+    /// reserved versions) and appends the entry. All or nothing.
+    fn commit_step(&self, commit: &StepCommit<'_>, now_ms: u64) -> Result<(), StepFailure>;
 }

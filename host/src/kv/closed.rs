@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, Written};
+use super::staging::{StepCommit, StepFailure};
 use super::{Kv, WorkflowDirectory};
 use crate::storage::{StorageError, StorageResult};
 
@@ -56,6 +57,12 @@ impl Backend for Closed {
     }
     fn remove_expired(&self, _: u64) -> StorageResult<usize> {
         closed()
+    }
+    fn reserve_version(&self) -> StorageResult<u64> {
+        closed()
+    }
+    fn commit_step(&self, _: &StepCommit<'_>, _: u64) -> Result<(), StepFailure> {
+        Ok(closed()?)
     }
 }
 

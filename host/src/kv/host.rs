@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Access, Item, Kv, KvError, ListOptions, Permission, Write, Written};
+use super::{Access, Item, Kv, KvError, ListOptions, Permission, Staging, Write, Written};
 use crate::bindings::kv as wit;
 use crate::storage::StorageError;
 
@@ -12,6 +12,9 @@ pub struct KvCtx {
     pub kv: Arc<Kv>,
     /// Bound by the host when the execution starts; the guest can't change it.
     pub caller: Arc<str>,
+    /// Inside a durable run's step: its staged writes, which every call
+    /// reads through and writes to instead of the store.
+    pub staging: Option<Staging>,
 }
 
 impl KvCtx {
@@ -120,24 +123,74 @@ impl KvCtx {
         }
     }
 
-    async fn one(&self, write: wit::Write) -> Result<Written, wit::KvError> {
-        let (operation, result) = self
-            .waiting(move |kv, caller| {
-                let write = write_of(&write);
-                (write.operation(), kv.write_one(caller, write))
+    /// Runs `call` on the step's staged writes, off the async workers;
+    /// `None` outside a step.
+    async fn staged<R: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&Kv, &str, &mut Staging) -> R + Send + 'static,
+    ) -> Option<R> {
+        let mut staging = self.staging.take()?;
+        let (kv, caller) = (self.kv.clone(), self.caller.clone());
+        let (result, staging) = tokio::task::spawn_blocking(move || {
+            let result = call(&kv, &caller, &mut staging);
+            (result, staging)
+        })
+        .await
+        .expect("a staged KV call panicked");
+        self.staging = Some(staging);
+        Some(result)
+    }
+
+    /// The item under `key`, as the step sees it inside one.
+    async fn get_item_of(&mut self, table: String, key: String) -> Result<Item, KvError> {
+        let staged = self
+            .staged({
+                let (table, key) = (table.clone(), key.clone());
+                move |kv, caller, st| kv.get_staged(caller, st, &table, &key)
             })
             .await;
-        counted(operation, result)
+        match staged {
+            Some(item) => item,
+            None => self.read(move |kv, caller| kv.get(caller, &table, &key)).await,
+        }
+    }
+
+    /// Refuses a call that can't be staged, inside a step.
+    fn unstaged(&self, operation: &'static str) -> Result<(), wit::KvError> {
+        match self.staging {
+            None => Ok(()),
+            Some(_) => counted(
+                operation,
+                Err(KvError::InvalidInput(format!(
+                    "{operation} can't be part of a step (its effects can't be staged): call it outside the step"
+                ))),
+            ),
+        }
+    }
+
+    async fn one(&mut self, write: wit::Write) -> Result<Written, wit::KvError> {
+        let operation = write_of(&write).operation();
+        let staged = self
+            .staged({
+                let write = write.clone();
+                move |kv, caller, st| kv.write_staged(caller, st, &[write_of(&write)])
+            })
+            .await;
+        let result = match staged {
+            Some(result) => result,
+            None => self.waiting(move |kv, caller| kv.write(caller, &[write_of(&write)])).await,
+        };
+        counted(operation, result.map(|mut written| written.remove(0)).map_err(|e| e.error))
     }
 }
 
 impl wit::Host for KvCtx {
     async fn get(&mut self, table: String, key: String) -> Result<String, wit::KvError> {
-        counted("get", self.read(move |kv, caller| kv.get(caller, &table, &key)).await.map(|item| item.value))
+        counted("get", self.get_item_of(table, key).await.map(|item| item.value))
     }
 
     async fn get_item(&mut self, table: String, key: String) -> Result<wit::Item, wit::KvError> {
-        counted("get-item", self.read(move |kv, caller| kv.get(caller, &table, &key)).await.map(wit_item))
+        counted("get-item", self.get_item_of(table, key).await.map(wit_item))
     }
 
     async fn set(
@@ -179,12 +232,18 @@ impl wit::Host for KvCtx {
     }
 
     async fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
-        let result = self
-            .waiting(move |kv, caller| {
-                let writes: Vec<Write<'_>> = writes.iter().map(write_of).collect();
-                kv.write(caller, &writes)
+        let staged = self
+            .staged({
+                let writes = writes.clone();
+                move |kv, caller, st| kv.write_staged(caller, st, &writes.iter().map(write_of).collect::<Vec<_>>())
             })
             .await;
+        let result = match staged {
+            Some(result) => result,
+            None => {
+                self.waiting(move |kv, caller| kv.write(caller, &writes.iter().map(write_of).collect::<Vec<_>>())).await
+            }
+        };
         match result {
             Ok(written) => {
                 crate::metrics::global().kv_operation("batch", "ok");
@@ -198,19 +257,44 @@ impl wit::Host for KvCtx {
     }
 
     async fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
-        let tables = counted("list-tables", self.read(|kv, caller| kv.list_tables(caller)).await)?;
-        Ok(tables.into_iter().map(|t| t.name).collect())
+        let tables = match self.staged(|kv, caller, st| kv.list_tables_staged(caller, st)).await {
+            Some(tables) => tables,
+            None => {
+                self.read(|kv, caller| kv.list_tables(caller)).await.map(|t| t.into_iter().map(|t| t.name).collect())
+            }
+        };
+        counted("list-tables", tables)
     }
 
     async fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
         let options = list_options(options);
-        let page = counted("list-keys", self.read(move |kv, caller| kv.list_keys(caller, &table, &options)).await)?;
+        let page = match self
+            .staged({
+                let (table, options) = (table.clone(), options.clone());
+                move |kv, caller, st| kv.list_keys_staged(caller, st, &table, &options)
+            })
+            .await
+        {
+            Some(page) => page,
+            None => self.read(move |kv, caller| kv.list_keys(caller, &table, &options)).await,
+        };
+        let page = counted("list-keys", page)?;
         Ok(wit::KeyPage { keys: page.entries, cursor: page.cursor })
     }
 
     async fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
         let options = list_options(options);
-        let page = counted("list-items", self.read(move |kv, caller| kv.list_items(caller, &table, &options)).await)?;
+        let page = match self
+            .staged({
+                let (table, options) = (table.clone(), options.clone());
+                move |kv, caller, st| kv.list_items_staged(caller, st, &table, &options)
+            })
+            .await
+        {
+            Some(page) => page,
+            None => self.read(move |kv, caller| kv.list_items(caller, &table, &options)).await,
+        };
+        let page = counted("list-items", page)?;
         Ok(wit::ItemPage { items: page.entries.into_iter().map(wit_item).collect(), cursor: page.cursor })
     }
 
@@ -227,16 +311,19 @@ impl wit::Host for KvCtx {
         can_read: bool,
         can_write: bool,
     ) -> Result<(), wit::KvError> {
+        self.unstaged("grant-permission")?;
         let access = Access { read: can_read, write: can_write };
         let granted = self.waiting(move |kv, caller| kv.grant(caller, &table, &workflow_id, access)).await;
         counted("grant-permission", granted)
     }
 
     async fn revoke_permission(&mut self, table: String, workflow_id: String) -> Result<(), wit::KvError> {
+        self.unstaged("revoke-permission")?;
         counted("revoke-permission", self.waiting(move |kv, caller| kv.revoke(caller, &table, &workflow_id)).await)
     }
 
     async fn drop_table(&mut self, table: String) -> Result<(), wit::KvError> {
+        self.unstaged("drop-table")?;
         counted("drop-table", self.waiting(move |kv, caller| kv.drop_table(caller, &table)).await)
     }
 }

@@ -15,6 +15,7 @@ mod postgres;
 #[cfg(test)]
 mod proptests;
 mod sled;
+mod staging;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use self::backend::{WriteError, WriteFailure};
 pub use self::host::KvCtx;
 pub use self::postgres::PostgresBackend;
 pub use self::sled::SledBackend;
+pub use self::staging::{CommitError, Journaled, Staging};
 use crate::storage::{InvalidWorkflowId, StorageError, WorkflowId, now_ms};
 
 /// The largest value, in bytes of JSON text.

@@ -15,6 +15,7 @@ use postgres::Transaction;
 use postgres::types::{ToSql, Type};
 
 use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
+use super::staging::{StepCommit, StepFailure};
 use crate::storage::StorageResult;
 use crate::storage::postgres::{Database, is_retryable, ms, storage_error};
 
@@ -141,6 +142,105 @@ fn write_group(
         written.push(write.written(&change, version));
     }
     Ok(written)
+}
+
+/// Why a step's commit stopped inside its transaction.
+enum StepStop {
+    Failed(StepFailure),
+    Db(postgres::Error),
+}
+
+impl From<postgres::Error> for StepStop {
+    fn from(e: postgres::Error) -> Self {
+        StepStop::Db(e)
+    }
+}
+
+fn commit_group(tx: &mut Transaction<'_>, commit: &StepCommit<'_>, now_ms: u64) -> Result<(), StepStop> {
+    let j = commit.journal;
+    let fail = |failure| Err(StepStop::Failed(failure));
+    // The run's row stays locked to the commit: a cancel or a takeover waits
+    // for it, or it finds the lease gone.
+    let leased = tx.query_typed_opt(
+        "SELECT 1 FROM floww_runs WHERE id = $1 AND lease = $2 FOR UPDATE",
+        &[(&j.run, Type::TEXT), (&j.lease, Type::TEXT)],
+    )?;
+    if leased.is_none() {
+        return fail(StepFailure::LeaseLost);
+    }
+    for table in &commit.new_tables {
+        let created = tx.execute_typed(
+            "INSERT INTO floww_kv_tables (name, owner) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+            &[(table, Type::TEXT), (&commit.owner, Type::TEXT)],
+        )?;
+        if created == 0 {
+            return fail(StepFailure::TableTaken((*table).to_owned()));
+        }
+    }
+    let mut existing: Vec<&str> =
+        commit.staged.iter().map(|(t, _, _)| *t).filter(|t| !commit.new_tables.contains(t)).collect();
+    existing.dedup();
+    if !existing.is_empty() {
+        let found: Vec<String> = tx
+            .query_typed(
+                "SELECT name FROM floww_kv_tables WHERE name = ANY($1) ORDER BY name FOR SHARE",
+                &[(&existing, Type::TEXT_ARRAY)],
+            )?
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        if let Some(gone) = existing.iter().find(|t| !found.iter().any(|f| f == *t)) {
+            return fail(StepFailure::TableGone((*gone).to_owned()));
+        }
+    }
+    let now = ms(now_ms);
+    for (table, key, version) in &commit.seen {
+        let live = tx.query_typed_opt(
+            "SELECT version FROM floww_kv_items WHERE tbl = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
+            &[(table, Type::TEXT), (key, Type::TEXT), (&now, Type::INT8)],
+        )?;
+        if live.map(|row| row.get::<_, i64>(0) as u64) != *version {
+            return fail(StepFailure::Changed { table: (*table).to_owned(), key: (*key).to_owned() });
+        }
+    }
+    for (table, key, item) in &commit.staged {
+        match item {
+            Some(item) => {
+                let (created, updated, version) = (ms(item.created_at), ms(item.updated_at), ms(item.version));
+                let expires_at = item.expires_at.map(ms);
+                tx.execute_typed(
+                    "INSERT INTO floww_kv_items (tbl, key, value, created_at, updated_at, version, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (tbl, key) DO UPDATE SET value = $3, \
+                     created_at = $4, updated_at = $5, version = $6, expires_at = $7",
+                    &[
+                        (table, Type::TEXT),
+                        (key, Type::TEXT),
+                        (&item.value, Type::TEXT),
+                        (&created, Type::INT8),
+                        (&updated, Type::INT8),
+                        (&version, Type::INT8),
+                        (&expires_at, Type::INT8),
+                    ],
+                )?;
+            }
+            None => {
+                tx.execute_typed(
+                    "DELETE FROM floww_kv_items WHERE tbl = $1 AND key = $2",
+                    &[(table, Type::TEXT), (key, Type::TEXT)],
+                )?;
+            }
+        }
+    }
+    let index = j.index as i32;
+    let appended = tx.execute_typed(
+        "INSERT INTO floww_run_journal (run_id, idx, entry) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+        &[(&j.run, Type::TEXT), (&index, Type::INT4), (&j.entry, Type::TEXT)],
+    )?;
+    if appended == 0 {
+        return fail(StepFailure::LeaseLost);
+    }
+    Ok(())
 }
 
 impl PostgresBackend {
@@ -349,6 +449,27 @@ impl Backend for PostgresBackend {
             entries.push(item(row));
         }
         Ok(page(entries, range.limit))
+    }
+
+    fn reserve_version(&self) -> StorageResult<u64> {
+        let row = self.db.get()?.query_one("SELECT nextval('floww_kv_versions')", &[]).map_err(storage_error)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
+    fn commit_step(&self, commit: &StepCommit<'_>, now_ms: u64) -> Result<(), StepFailure> {
+        let mut conn = self.db.get()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut tx = conn.transaction().map_err(storage_error)?;
+            let done = commit_group(&mut tx, commit, now_ms).and_then(|()| Ok(tx.commit()?));
+            match done {
+                Ok(()) => return Ok(()),
+                Err(StepStop::Failed(failure)) => return Err(failure),
+                Err(StepStop::Db(e)) if is_retryable(&e) && attempt < ATTEMPTS => continue,
+                Err(StepStop::Db(e)) => return Err(storage_error(e).into()),
+            }
+        }
     }
 
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {

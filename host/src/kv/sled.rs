@@ -21,7 +21,8 @@ use std::sync::{Condvar, Mutex};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
 use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
-use crate::storage::{StorageError, StorageResult};
+use super::staging::{StepCommit, StepFailure};
+use crate::storage::{RUN_JOURNAL_TREE, RUN_LEASES_TREE, StorageError, StorageResult};
 
 const SEP: u8 = 0;
 
@@ -41,6 +42,9 @@ pub struct SledBackend {
     grantees: sled::Tree,
     items: sled::Tree,
     expiry: sled::Tree,
+    /// Durable runs' journals and leases, which steps commit into.
+    journal: sled::Tree,
+    leases: sled::Tree,
     /// `None`: writes are acknowledged before they reach the disk.
     commits: Option<GroupCommit>,
 }
@@ -70,6 +74,8 @@ impl SledBackend {
             grantees: db.open_tree("grantees")?,
             items: db.open_tree("items")?,
             expiry: db.open_tree("expiry")?,
+            journal: db.open_tree(RUN_JOURNAL_TREE)?,
+            leases: db.open_tree(RUN_LEASES_TREE)?,
             commits: durable.then(GroupCommit::default),
             db,
         };
@@ -310,7 +316,7 @@ fn fail<T>(index: usize, failure: WriteFailure) -> TxResult<T> {
 }
 
 /// The item stored under `k` inside a transaction, expired or not.
-fn stored(items: &TransactionalTree, key: &str, k: &[u8]) -> TxResult<Option<Item>> {
+fn stored<E>(items: &TransactionalTree, key: &str, k: &[u8]) -> Result<Option<Item>, ConflictableTransactionError<E>> {
     let Some(bytes) = items.get(k)? else { return Ok(None) };
     let item = decode_item(key.to_owned(), &bytes)
         .map_err(|e| ConflictableTransactionError::Storage(sled::Error::Unsupported(e.to_string())))?;
@@ -331,27 +337,50 @@ fn apply(
         Ok(change) => change,
         Err(failure) => return fail(index, failure),
     };
-    // An expired item not yet swept is replaced too: its entry goes with it.
-    if let Some(due) = due(stored.as_ref().and_then(|s| s.expires_at), &k) {
-        expiry.remove(due)?;
-    }
-    let version = match change.stored() {
+    let item = match change.stored() {
         Some((value, expires_at)) => {
             let version = items.generate_id()? + 1;
             let created_at = old.map_or(now_ms, |o| o.created_at);
-            let item = Item { key: key.to_owned(), value, created_at, updated_at: now_ms, version, expires_at };
-            if let Some(due) = due(expires_at, &k) {
+            Some(Item { key: key.to_owned(), value, created_at, updated_at: now_ms, version, expires_at })
+        }
+        None => None,
+    };
+    replace(items, expiry, &k, stored.as_ref(), item.as_ref())?;
+    Ok(write.written(&change, item.map_or(0, |i| i.version)))
+}
+
+/// Replaces the item `stored` under `k` (expired or not) with `item`, or
+/// removes it, keeping the expiry index in step.
+fn replace<E>(
+    items: &TransactionalTree,
+    expiry: &TransactionalTree,
+    k: &[u8],
+    stored: Option<&Item>,
+    item: Option<&Item>,
+) -> Result<(), ConflictableTransactionError<E>> {
+    // An expired item not yet swept is replaced too: its entry goes with it.
+    if let Some(due) = due(stored.and_then(|s| s.expires_at), k) {
+        expiry.remove(due)?;
+    }
+    match item {
+        Some(item) => {
+            if let Some(due) = due(item.expires_at, k) {
                 expiry.insert(due, &[])?;
             }
-            items.insert(k, encode_item(&item))?;
-            version
+            items.insert(k, encode_item(item))?;
         }
         None => {
             items.remove(k)?;
-            0
         }
-    };
-    Ok(write.written(&change, version))
+    }
+    Ok(())
+}
+
+/// The journal key of entry `index` of `run`.
+fn journal_key(run: &str, index: u32) -> Vec<u8> {
+    let mut k = prefix(run);
+    k.extend_from_slice(&index.to_be_bytes());
+    k
 }
 
 impl SledBackend {
@@ -503,6 +532,55 @@ impl Backend for SledBackend {
             self.remove_dropping(table)?;
         }
         Ok(marked)
+    }
+
+    fn reserve_version(&self) -> StorageResult<u64> {
+        // The counter `apply` takes versions from.
+        Ok(self.db.generate_id()? + 1)
+    }
+
+    fn commit_step(&self, commit: &StepCommit<'_>, now_ms: u64) -> Result<(), StepFailure> {
+        let j = commit.journal;
+        let trees = (&self.tables, &self.items, &self.expiry, &self.journal, &self.leases);
+        let done = trees.transaction(|(tables, items, expiry, journal, leases)| {
+            let abort = |failure| Err(ConflictableTransactionError::Abort(failure));
+            let journal_key = journal_key(j.run, j.index);
+            if leases.get(j.run)?.is_none_or(|lease| lease != j.lease.as_bytes())
+                || journal.get(&journal_key)?.is_some()
+            {
+                return abort(StepFailure::LeaseLost);
+            }
+            for table in &commit.new_tables {
+                if tables.insert(table.as_bytes(), commit.owner.as_bytes())?.is_some() {
+                    return abort(StepFailure::TableTaken((*table).to_owned()));
+                }
+            }
+            for (table, _, _) in &commit.staged {
+                if tables.get(table)?.is_none_or(|o| o == DROPPING) {
+                    return abort(StepFailure::TableGone((*table).to_owned()));
+                }
+            }
+            for (table, key, version) in &commit.seen {
+                let live = stored(items, key, &pair(table, key))?.filter(|item| item.is_live(now_ms));
+                if live.map(|item| item.version) != *version {
+                    return abort(StepFailure::Changed { table: (*table).to_owned(), key: (*key).to_owned() });
+                }
+            }
+            for (table, key, item) in &commit.staged {
+                let k = pair(table, key);
+                let old = stored(items, key, &k)?;
+                replace(items, expiry, &k, old.as_ref(), *item)?;
+            }
+            journal.insert(journal_key, j.entry.as_bytes())?;
+            Ok(())
+        });
+        match done {
+            Ok(()) => {}
+            Err(TransactionError::Abort(failure)) => return Err(failure),
+            Err(TransactionError::Storage(e)) => return Err(StorageError::from(e).into()),
+        }
+        self.sync()?;
+        Ok(())
     }
 
     fn remove_expired(&self, now_ms: u64) -> StorageResult<usize> {

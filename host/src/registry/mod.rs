@@ -17,6 +17,7 @@ use tokio::sync::watch;
 
 use crate::egress::Allowlist;
 use crate::kv::WorkflowDirectory;
+use crate::runs::RunDirectory;
 use crate::runtime::{ExecError, Runtime, Workflow};
 use crate::storage::{InvalidWorkflowId, StorageError, StorageResult, WorkflowId, now_ms};
 use crate::triggers::{self, CronTrigger, InvalidTrigger, ManualTrigger, Route, Triggers};
@@ -54,6 +55,9 @@ pub struct Manifest {
     pub crons: Vec<CronTrigger>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manuals: Vec<ManualTrigger>,
+    /// Its durable run functions.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runs: Vec<String>,
     pub sha256: String,
     pub size: usize,
     pub deployed_at_ms: u64,
@@ -236,6 +240,7 @@ impl Registry {
         let workflow = self.runtime.compile(bytes).map_err(|e| DeployError::InvalidComponent(format!("{e:#}")))?;
         let declared = self.runtime.declarations(&workflow, &id, options.timeout).map_err(DeployError::Triggers)?;
         let Triggers { routes, crons, manuals } = triggers::check(&id, declared.triggers)?;
+        let runs = triggers::check_runs(declared.runs)?;
         let allow_http = Allowlist::parse(&declared.allow_http)
             .and_then(|list| list.without(&options.deny_http))
             .map_err(DeployError::InvalidAllowlist)?;
@@ -250,6 +255,7 @@ impl Registry {
             routes,
             crons,
             manuals,
+            runs,
             sha256: workflow.sha256().to_owned(),
             size: bytes.len(),
             deployed_at_ms: now_ms(),
@@ -366,10 +372,23 @@ impl Directory {
     }
 }
 
+impl Directory {
+    fn manifest<T>(&self, id: &str, look: impl FnOnce(&Manifest) -> T) -> Option<T> {
+        let registry = self.0.get().and_then(Weak::upgrade)?;
+        let deployed = registry.deployed.read().unwrap_or_else(|e| e.into_inner());
+        deployed.by_id.get(id).map(|d| look(&d.manifest))
+    }
+}
+
 impl WorkflowDirectory for Directory {
     fn is_deployed(&self, id: &str) -> bool {
-        let registry = self.0.get().and_then(Weak::upgrade);
-        registry.is_some_and(|r| r.deployed.read().unwrap_or_else(|e| e.into_inner()).by_id.contains_key(id))
+        self.manifest(id, |_| ()).is_some()
+    }
+}
+
+impl RunDirectory for Directory {
+    fn declares_run(&self, workflow: &str, name: &str) -> bool {
+        self.manifest(workflow, |m| m.runs.iter().any(|r| r == name)).unwrap_or(false)
     }
 }
 
@@ -386,6 +405,7 @@ mod tests {
                 .collect(),
             crons: Vec::new(),
             manuals: Vec::new(),
+            runs: Vec::new(),
             sha256: String::new(),
             size: 0,
             deployed_at_ms: 0,

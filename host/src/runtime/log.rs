@@ -70,6 +70,16 @@ impl GuestLog {
         self.lines
     }
 
+    /// Lines kept so far.
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// The lines kept from the `mark`-th on (a [`len`](Self::len) taken before).
+    pub fn lines_since(&self, mark: usize) -> Vec<LogLine> {
+        self.lines.get(mark..).unwrap_or_default().to_vec()
+    }
+
     pub fn add_to_linker<T: 'static>(
         linker: &mut wasmtime::component::Linker<T>,
         get: fn(&mut T) -> &mut GuestLog,

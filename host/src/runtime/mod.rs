@@ -22,6 +22,7 @@ mod code;
 mod limiter;
 mod log;
 mod pool;
+mod steps;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -41,6 +42,7 @@ use self::pool::{DEPLOY_SLOTS, Slots};
 use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowIndices};
 use crate::egress::{Allowlist, Egress, HttpCall};
 use crate::kv::{Kv, KvCtx};
+use crate::runs::{Invocation, Runs, RunsCtx};
 use crate::secrets::{SecretValues, Secrets, SecretsCtx};
 
 /// How often the epoch advances: how often running wasm yields its worker
@@ -78,6 +80,8 @@ impl Default for Limits {
 /// redact what is kept of it).
 pub struct Execution<T> {
     pub result: Result<T, ExecError>,
+    /// The run it invoked, as the invocation left it.
+    pub run: Option<Invocation>,
     pub logs: Vec<LogLine>,
     pub http: Vec<HttpCall>,
     pub secrets: Arc<SecretValues>,
@@ -170,16 +174,73 @@ impl Export for ManualCall {
     }
 }
 
+/// `durable.handle-run`: run function `name` with the run's `input`.
+pub struct RunCall {
+    pub name: String,
+    pub input: String,
+}
+
+/// How a `handle-run` call ended.
+#[derive(Debug)]
+pub enum RunOutput {
+    /// The run function returned: its output as JSON text, or its error.
+    Returned(Result<String, String>),
+    /// A `steps` call stopped it: the invocation says why.
+    Stopped,
+}
+
+impl Export for RunCall {
+    type Output = RunOutput;
+    async fn call(
+        &self,
+        instance: &Instance,
+        _: &Handler,
+        store: &mut Store<ExecutionState>,
+    ) -> wasmtime::Result<RunOutput> {
+        let func =
+            optional_func::<(&str, &str), (Result<String, String>,)>(instance, store, DURABLE_EXPORT, "handle-run")?
+                .ok_or_else(|| wasmtime::Error::msg("the workflow has no run functions (no durable export)"))?;
+        match func.call_async(&mut *store, (&self.name, &self.input)).await {
+            Ok((returned,)) => Ok(RunOutput::Returned(returned)),
+            // The trap a suspension raised is no failure of the guest's.
+            Err(_) if store.data().run.as_ref().is_some_and(|run| run.stop.is_some()) => Ok(RunOutput::Stopped),
+            Err(trap) => Err(trap),
+        }
+    }
+}
+
 /// What a workflow declares, asked at deploy.
 pub struct Declared {
     pub triggers: Vec<Trigger>,
     /// Its outbound HTTP allowlist entries, unchecked.
     pub allow_http: Vec<String>,
+    /// Its run functions' names, unchecked.
+    pub runs: Vec<String>,
 }
 
 /// The optional export that declares outbound HTTP; a workflow without it
 /// makes no requests.
 const EGRESS_EXPORT: &str = "floww:workflow/egress@0.1.0";
+/// The optional export of durable run functions.
+const DURABLE_EXPORT: &str = "floww:workflow/durable@0.1.0";
+
+/// The function `name` of the optional export `interface`, if the workflow has it.
+fn optional_func<Params, Results>(
+    instance: &Instance,
+    store: &mut Store<ExecutionState>,
+    interface: &str,
+    name: &str,
+) -> wasmtime::Result<Option<wasmtime::component::TypedFunc<Params, Results>>>
+where
+    Params: wasmtime::component::ComponentNamedList + wasmtime::component::Lower,
+    Results: wasmtime::component::ComponentNamedList + wasmtime::component::Lift,
+{
+    let Some(exported) = instance.get_export_index(&mut *store, None, interface) else { return Ok(None) };
+    let func = instance
+        .get_export_index(&mut *store, Some(&exported), name)
+        .ok_or_else(|| wasmtime::Error::msg(format!("{interface} exports no `{name}`")))?;
+    Ok(Some(instance.get_typed_func::<Params, Results>(&mut *store, func)?))
+}
 
 /// `triggers`, and `egress.allow-http` if the workflow exports it.
 struct Declarations;
@@ -193,17 +254,16 @@ impl Export for Declarations {
         store: &mut Store<ExecutionState>,
     ) -> wasmtime::Result<Declared> {
         let triggers = handler.call_triggers(&mut *store).await?;
-        let allow_http = match instance.get_export_index(&mut *store, None, EGRESS_EXPORT) {
-            None => Vec::new(),
-            Some(egress) => {
-                let func = instance
-                    .get_export_index(&mut *store, Some(&egress), "allow-http")
-                    .ok_or_else(|| wasmtime::Error::msg(format!("{EGRESS_EXPORT} exports no `allow-http`")))?;
-                let func = instance.get_typed_func::<(), (Vec<String>,)>(&mut *store, func)?;
-                func.call_async(&mut *store, ()).await?.0
-            }
-        };
-        Ok(Declared { triggers, allow_http })
+        let mut lists = Vec::new();
+        for (interface, name) in [(EGRESS_EXPORT, "allow-http"), (DURABLE_EXPORT, "run-names")] {
+            lists.push(match optional_func::<(), (Vec<String>,)>(instance, store, interface, name)? {
+                Some(func) => func.call_async(&mut *store, ()).await?.0,
+                None => Vec::new(),
+            });
+        }
+        let runs = lists.pop().unwrap_or_default();
+        let allow_http = lists.pop().unwrap_or_default();
+        Ok(Declared { triggers, allow_http, runs })
     }
 }
 
@@ -213,6 +273,9 @@ pub struct ExecutionState {
     table: ResourceTable,
     kv: KvCtx,
     log: GuestLog,
+    runs: RunsCtx,
+    /// The run a `handle-run` call invokes.
+    run: Option<Invocation>,
     secrets: SecretsCtx,
     http: WasiHttpCtx,
     egress: Egress,
@@ -238,6 +301,7 @@ pub struct Runtime {
     /// What `triggers` calls see: a store that refuses every call.
     closed_kv: Arc<Kv>,
     secrets: Arc<Secrets>,
+    runs: Arc<Runs>,
     limits: Limits,
     code: CodeCache<Code>,
     /// Instance slots of the pool, for executions and for deploys.
@@ -248,7 +312,13 @@ pub struct Runtime {
 impl Runtime {
     /// A runtime serving `kv` to its guests within `limits`, caching
     /// compiled code in `code_dir`.
-    pub fn new(kv: Arc<Kv>, secrets: Arc<Secrets>, limits: Limits, code_dir: &Path) -> wasmtime::Result<Self> {
+    pub fn new(
+        kv: Arc<Kv>,
+        secrets: Arc<Secrets>,
+        runs: Arc<Runs>,
+        limits: Limits,
+        code_dir: &Path,
+    ) -> wasmtime::Result<Self> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.allocation_strategy(pool::allocation_strategy(&limits));
@@ -260,6 +330,8 @@ impl Runtime {
         KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
         GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
         SecretsCtx::add_to_linker(&mut linker, |s| &mut s.secrets)?;
+        RunsCtx::add_to_linker(&mut linker, |s| &mut s.runs)?;
+        steps::add_to_linker(&mut linker)?;
 
         let code = CodeCache::open(code_dir, engine.precompile_compatibility_hash())
             .map_err(|e| wasmtime::Error::msg(format!("could not open the code cache {}: {e}", code_dir.display())))?;
@@ -270,6 +342,7 @@ impl Runtime {
             kv,
             closed_kv: Arc::new(Kv::closed()),
             secrets,
+            runs,
             limits,
             code,
             execution_slots: Slots::new(limits.concurrency.max(1)),
@@ -340,7 +413,7 @@ impl Runtime {
         workflow_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Declared, ExecError> {
-        let job = Job { workflow_id, execution_id: "deploy", timeout, allowlist: &Allowlist::default() };
+        let job = Job { workflow_id, execution_id: "deploy", timeout, allowlist: &Allowlist::default(), run: None };
         let execution = self.execute(&self.deploy_slots, &self.closed_kv, Arc::default(), workflow, job, &Declarations);
         wasmtime_wasi::runtime::in_tokio(execution).result
     }
@@ -375,8 +448,10 @@ impl Runtime {
         let state = ExecutionState {
             wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
             table: ResourceTable::new(),
-            kv: KvCtx { kv: kv.clone(), caller: caller.clone() },
+            kv: KvCtx { kv: kv.clone(), caller: caller.clone(), staging: None },
             log: GuestLog::new(caller.clone(), job.execution_id, secrets.clone()),
+            runs: RunsCtx { runs: self.runs.clone(), caller: caller.clone() },
+            run: job.run,
             secrets: SecretsCtx { values: secrets.clone() },
             http: WasiHttpCtx::new(),
             egress: Egress::new(caller, job.allowlist.clone(), secrets.clone(), self.limits.private_egress, deadline),
@@ -416,7 +491,7 @@ impl Runtime {
             Err(_) => Err(ExecError::Timeout(timeout)),
         };
         let state = store.into_data();
-        Execution { result, logs: state.log.into_lines(), http: state.egress.calls(), secrets }
+        Execution { result, run: state.run, logs: state.log.into_lines(), http: state.egress.calls(), secrets }
     }
 }
 
@@ -428,6 +503,8 @@ pub struct Job<'a> {
     /// Overrides the host's deadline.
     pub timeout: Option<Duration>,
     pub allowlist: &'a Allowlist,
+    /// The run a `handle-run` call invokes.
+    pub run: Option<Invocation>,
 }
 
 /// Says what to do with bytes that are no component before wasmtime parses

@@ -19,6 +19,7 @@
 //! It reads the registry and calls the executor; it never changes either.
 
 mod postgres;
+mod runs;
 mod ticks;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 pub use self::postgres::PostgresTicks;
+pub use self::runs::Dispatcher;
 pub use self::ticks::{FileTicks, Ticks};
 use crate::bindings::CronEvent;
 use crate::executor::{Executor, Failure};

@@ -18,6 +18,12 @@ pub use self::postgres::Database;
 #[cfg(any(test, feature = "test-support"))]
 pub use self::scratch::ScratchDatabase;
 
+/// The sled trees a durable run's step commits into with its KV writes:
+/// its journal (run id NUL index as 4 big-endian bytes → entry JSON) and
+/// the lease of the invocation that holds it (run id → lease).
+pub const RUN_JOURNAL_TREE: &str = "run-journal";
+pub const RUN_LEASES_TREE: &str = "run-leases";
+
 /// A store failed. Details are for the log, never for guests or callers.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {

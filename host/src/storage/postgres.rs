@@ -88,6 +88,40 @@ const MIGRATIONS: &[&str] = &[
         value bytea NOT NULL
     );
 "#,
+    // Durable runs: `record` is the run as JSON; the columns beside it are
+    // what claims, listings and leases query.
+    r#"
+    CREATE TABLE floww_runs (
+        id text COLLATE "C" PRIMARY KEY,
+        workflow text COLLATE "C" NOT NULL,
+        name text NOT NULL,
+        idempotency_key text,
+        status text NOT NULL,
+        due_at bigint,
+        lease text,
+        lease_until bigint,
+        ended_at bigint,
+        record text NOT NULL
+    );
+    CREATE UNIQUE INDEX floww_runs_by_key ON floww_runs (workflow, name, idempotency_key)
+        WHERE idempotency_key IS NOT NULL;
+    CREATE INDEX floww_runs_due ON floww_runs (due_at) WHERE due_at IS NOT NULL;
+    CREATE INDEX floww_runs_leased ON floww_runs (lease_until) WHERE status = 'running';
+    CREATE INDEX floww_runs_by_workflow ON floww_runs (workflow, id);
+    CREATE TABLE floww_run_journal (
+        run_id text COLLATE "C" NOT NULL,
+        idx integer NOT NULL,
+        entry text NOT NULL,
+        PRIMARY KEY (run_id, idx)
+    );
+    CREATE TABLE floww_run_events (
+        seq bigserial PRIMARY KEY,
+        run_id text COLLATE "C" NOT NULL,
+        name text NOT NULL,
+        payload text NOT NULL
+    );
+    CREATE INDEX floww_run_events_by_run ON floww_run_events (run_id, name, seq);
+"#,
 ];
 
 /// A pool of connections to one database whose schema is up to date.

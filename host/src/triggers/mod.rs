@@ -101,6 +101,23 @@ pub fn check(id: &str, declared: Vec<Trigger>) -> Result<Triggers, InvalidTrigge
     Ok(checked)
 }
 
+/// Checks the run function names a workflow declares.
+pub fn check_runs(declared: Vec<String>) -> Result<Vec<String>, InvalidTrigger> {
+    let mut checked: Vec<String> = Vec::new();
+    for name in declared {
+        if !is_manual_name(&name) {
+            return Err(invalid(format!(
+                "run function name {name:?} must match [a-z0-9][a-z0-9-]* and be at most {MAX_MANUAL_NAME} characters"
+            )));
+        }
+        if checked.contains(&name) {
+            return Err(invalid(format!("run function {name:?} is declared twice")));
+        }
+        checked.push(name);
+    }
+    Ok(checked)
+}
+
 fn invalid(reason: String) -> InvalidTrigger {
     InvalidTrigger(reason)
 }
