@@ -154,6 +154,22 @@ impl RunContext {
         result
     }
 
+    /// This run's id: hand it to whoever is to send it an event
+    /// ([`Runs::send_event`], or `POST /api/runs/{id}/events/{name}`).
+    ///
+    /// ```no_run
+    /// # fn run(ctx: &floww::RunContext) -> floww::Result<()> {
+    /// let id = ctx.run_id();
+    /// ctx.step("ask", || {
+    ///     ctx.kv.set("approvals", &id, &"pending")?;
+    ///     Ok(())
+    /// })?;
+    /// # Ok(()) }
+    /// ```
+    pub fn run_id(&self) -> String {
+        wit::run_id()
+    }
+
     /// Which attempt of the current step this is, counting from 1; 0 outside
     /// a step.
     ///
@@ -245,7 +261,8 @@ fn attempt_step<T: Serialize>(journal: &impl Journal, name: &str, f: &mut impl F
     };
     // While the step may be retried, the host suspends the run here.
     let message = journal.fail(error.message(), error.is_permanent());
-    Err(Error::new(error.status(), message))
+    // A 500, as the replay of the failure answers: the journal keeps no status.
+    Err(Error::new(500, message))
 }
 
 /// A time in ms since the Unix epoch, as the host takes it (0 before it).
@@ -504,7 +521,7 @@ mod tests {
             Ok(runs)
         };
         let err = ctx.step_in(&journal, "s", Retry::default(), run).unwrap_err();
-        assert_eq!((runs, err.status(), err.message()), (10, 409, "journaled: changed"));
+        assert_eq!((runs, err.status(), err.message()), (10, 500, "journaled: changed"));
         assert_eq!(journal.calls.borrow().last().unwrap(), "fail changed false");
     }
 
@@ -513,7 +530,7 @@ mod tests {
         let ctx = RunContext::new();
         let journal = fake(wit::Began::Run(1), vec![]);
         let err = ctx.step_in::<()>(&journal, "s", Retry::default(), || Err(Error::new(502, "timeout"))).unwrap_err();
-        assert_eq!((err.status(), err.message()), (502, "journaled: timeout"));
+        assert_eq!((err.status(), err.message()), (500, "journaled: timeout"));
         let err = ctx.step_in::<()>(&journal, "s", Retry::default(), || Err(Error::permanent("declined"))).unwrap_err();
         assert_eq!(err.message(), "journaled: declined");
         assert_eq!(journal.calls.borrow()[1..], ["fail timeout false", "begin s 5", "fail declined true"]);

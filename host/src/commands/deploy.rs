@@ -74,8 +74,8 @@ impl DeployCommand {
 }
 
 /// One line per trigger: a webhook's method and full URL, a cron's schedule,
-/// a manual trigger's `floww invoke` command line; then where its outbound
-/// HTTP may go.
+/// a manual trigger's `floww invoke` command line, a run function's `floww
+/// run start` one; then where its outbound HTTP may go.
 pub fn print_triggers(workflow: &Value) {
     let id = workflow["id"].as_str().unwrap_or("?");
     for trigger in workflow["triggers"].as_array().into_iter().flatten() {
@@ -86,6 +86,7 @@ pub fn print_triggers(workflow: &Value) {
                 let schema = if trigger["inputSchema"].is_null() { "" } else { "  (input checked by a JSON Schema)" };
                 println!("  MANUAL floww invoke {id} {} '<json>'{schema}", text("name"));
             }
+            Some("run") => println!("  RUN    floww run start {id} {} '<json>' [--key KEY]", text("name")),
             _ => println!("  {:<6} {}", text("method"), text("url")),
         }
     }

@@ -27,20 +27,26 @@ pub struct InvokeCommand {
 
 impl InvokeCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let input = match self.input.as_deref() {
-            None => "null".to_owned(),
-            Some("-") => {
-                let mut text = String::new();
-                std::io::stdin().read_to_string(&mut text).context("could not read the input from standard input")?;
-                text
-            }
-            Some(text) => text.to_owned(),
-        };
-        serde_json::from_str::<Value>(&input).context("the input is not JSON")?;
+        let input = json_argument(self.input.as_deref(), "the input")?;
         let client = self.client.connect()?;
         let url = client.url(&["workflows", &self.id, "triggers", &self.name, "invoke"]);
         let answer = client.send(client.post(url).header("content-type", "application/json").body(input))?;
         println!("{}", serde_json::to_string_pretty(&answer["output"])?);
         Ok(())
     }
+}
+
+/// A JSON argument: the text given, `-` for standard input, or `null`.
+pub(super) fn json_argument(given: Option<&str>, what: &str) -> anyhow::Result<String> {
+    let text = match given {
+        None => "null".to_owned(),
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text).with_context(|| format!("could not read {what} from standard input"))?;
+            text
+        }
+        Some(text) => text.to_owned(),
+    };
+    serde_json::from_str::<Value>(&text).with_context(|| format!("{what} is not JSON"))?;
+    Ok(text)
 }

@@ -9,6 +9,7 @@ mod invoke;
 mod kv;
 mod logs;
 mod new;
+mod runs;
 mod sdk;
 mod secret;
 mod serve;
@@ -51,6 +52,8 @@ enum Command {
     Invoke(invoke::InvokeCommand),
     Logs(logs::LogsCommand),
     Secret(secret::SecretCommand),
+    Runs(runs::RunsCommand),
+    Run(runs::RunCommand),
 }
 
 impl Cli {
@@ -68,6 +71,8 @@ impl Cli {
             Command::Invoke(c) => c.run(),
             Command::Logs(c) => c.run(),
             Command::Secret(c) => c.run(),
+            Command::Runs(c) => c.run(),
+            Command::Run(c) => c.run(),
         };
         match result {
             Ok(()) => ExitCode::SUCCESS,

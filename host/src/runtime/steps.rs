@@ -70,6 +70,10 @@ impl Steps<'_> {
 }
 
 impl wit::Host for Steps<'_> {
+    async fn run_id(&mut self) -> wasmtime::Result<String> {
+        Ok(self.invocation()?.run.id.clone())
+    }
+
     async fn begin(&mut self, name: String, retry: wit::Retry) -> wasmtime::Result<wit::Began> {
         let mark = self.log.len();
         let retry = Retry {
