@@ -17,6 +17,7 @@ mod multi_host;
 mod observability;
 mod permissions;
 mod properties;
+mod runs;
 mod secrets;
 mod shared_tables;
 mod triggers;

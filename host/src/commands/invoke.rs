@@ -42,7 +42,9 @@ pub(super) fn json_argument(given: Option<&str>, what: &str) -> anyhow::Result<S
         None => "null".to_owned(),
         Some("-") => {
             let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text).with_context(|| format!("could not read {what} from standard input"))?;
+            std::io::stdin()
+                .read_to_string(&mut text)
+                .with_context(|| format!("could not read {what} from standard input"))?;
             text
         }
         Some(text) => text.to_owned(),
