@@ -15,6 +15,7 @@ mod kv_store_example;
 mod lifecycle;
 mod multi_host;
 mod observability;
+mod order_pipeline_example;
 mod permissions;
 mod properties;
 mod runs;

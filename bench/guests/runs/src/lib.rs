@@ -22,7 +22,8 @@ fn count(input: &Value, field: &str) -> Result<u64> {
 }
 
 fn writes(ctx: &Context, req: Request) -> Result<Response> {
-    let n: u64 = req.query("n").and_then(|n| n.parse().ok()).ok_or_else(|| Error::bad_request("`n` must be a count"))?;
+    let n: u64 =
+        req.query("n").and_then(|n| n.parse().ok()).ok_or_else(|| Error::bad_request("`n` must be a count"))?;
     for _ in 0..n {
         ctx.kv.increment("bench", "writes", 1)?;
     }
