@@ -79,8 +79,13 @@ impl Bench {
     /// Runs `deployment`'s webhook to the end, as workflow `CALLER`; its
     /// answer must be a 200.
     fn run(&self, deployment: &Deployment, request: &Request) {
-        let job =
-            Job { workflow_id: CALLER, execution_id: "e", timeout: None, allowlist: &deployment.manifest.allow_http };
+        let job = Job {
+            workflow_id: CALLER,
+            execution_id: "e",
+            timeout: None,
+            allowlist: &deployment.manifest.allow_http,
+            run: None,
+        };
         let execution = self.host.runtime.run(&deployment.workflow, job, request);
         let execution = self.rt.block_on(execution);
         let response = execution.result.expect("the execution runs");

@@ -80,8 +80,12 @@ pub struct Invocation {
     pub stop: Option<Suspend>,
 }
 
-/// A guest call the invocation answered, or `Err`: the host traps (see `stop`).
-pub type Answer<T> = Result<T, ()>;
+/// The guest must stop now: [`Invocation::stop`] says why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stopped;
+
+/// A guest call the invocation answered, or [`Stopped`]: the host traps.
+pub type Answer<T> = Result<T, Stopped>;
 
 /// Retry delay when the store could not be reached.
 const UNAVAILABLE_RETRY_MS: u64 = 5_000;
@@ -109,7 +113,7 @@ impl Invocation {
 
     fn halt<T>(&mut self, why: Suspend) -> Answer<T> {
         self.stop.get_or_insert(why);
-        Err(())
+        Err(Stopped)
     }
 
     /// The next position, checking the journal holds `kind` `name` there (if

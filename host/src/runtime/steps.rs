@@ -59,7 +59,7 @@ impl Steps<'_> {
         .await
         .expect("a steps call panicked");
         *self.run = Some(invocation);
-        answer.map_err(|()| stopped())
+        answer.map_err(|_| stopped())
     }
 
     /// The lines logged since the open step's attempt began.
@@ -82,7 +82,7 @@ impl wit::Host for Steps<'_> {
             factor: retry.factor,
             max_ms: retry.max_ms,
         };
-        let began = self.invocation()?.begin(&name, retry, mark).map_err(|()| stopped())?;
+        let began = self.invocation()?.begin(&name, retry, mark).map_err(|_| stopped())?;
         Ok(match began {
             Began::Done(result) => wit::Began::Done(result),
             Began::Run(attempt) => {
