@@ -15,6 +15,8 @@
 //! serves the `runs` interface and the admin API ([`Runs`]). The scheduler's
 //! `dispatch` claims due runs and invokes them through the executor.
 
+#[cfg(test)]
+mod conformance;
 mod host;
 mod invocation;
 mod postgres;
