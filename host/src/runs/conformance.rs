@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::{Began, Delivered, Invocation, Kind, Retry, Run, RunStore, Status, Suspend};
+use super::{Began, Cut, Delivered, Invocation, Kind, Retry, Run, RunStore, Status, Suspend};
 use crate::kv::{Kv, PostgresBackend, SledBackend, Staging, WorkflowDirectory, Write};
 use crate::storage::{Database, ScratchDatabase, now_ms};
 
@@ -116,7 +116,7 @@ fn steps_commit_their_writes_once_and_replay_what_they_journaled(store: Arc<dyn 
     assert!(kv.get("w", "t", "n").is_err(), "staged writes are the step's alone");
     assert_eq!(first.succeed("\"paid\"".into(), &staging, Vec::new()), Ok(Ok(())));
     assert_eq!(kv.get("w", "t", "n").unwrap().value, "1");
-    let run = first.end(Err("killed".into())).unwrap();
+    let run = first.end(Err(Cut::Trapped("killed".into()))).unwrap();
     assert!(store.release(&Run { status: Status::Queued, due_at: Some(now_ms()), ..run }, "l1").unwrap());
 
     // The next invocation replays the step without running it.
@@ -145,7 +145,7 @@ fn another_step_where_the_journal_has_one_fails_the_run(store: Arc<dyn RunStore>
     first.begin("first-a", RETRY, 0).unwrap();
     first.succeed("1".into(), &Staging::default(), Vec::new()).unwrap().unwrap();
     first.sleep_until("pause", now_ms() + 60_000).unwrap_err();
-    let run = first.end(Err("stopped".into())).unwrap();
+    let run = first.end(Err(Cut::Stopped)).unwrap();
     assert_eq!(run.status, Status::Sleeping);
     assert!(store.release(&Run { due_at: Some(now_ms()), ..run }, "l1").unwrap());
 
@@ -153,7 +153,7 @@ fn another_step_where_the_journal_has_one_fails_the_run(store: Arc<dyn RunStore>
     assert!(second.begin("first-b", RETRY, 0).is_err());
     let Some(Suspend::Fail(why)) = second.stop.clone() else { panic!("{:?}", second.stop) };
     assert!(why.contains("not deterministic") && why.contains("\"first-b\"") && why.contains("\"first-a\""), "{why}");
-    let run = second.end(Err("stopped".into())).unwrap();
+    let run = second.end(Err(Cut::Stopped)).unwrap();
     assert_eq!((run.status, run.error), (Status::Failed, Some(why)));
 }
 
@@ -164,7 +164,7 @@ fn a_failed_attempt_waits_for_its_retry_and_the_last_one_fails_the_step(store: A
         assert_eq!(inv.begin("charge", RETRY, 0), Ok(Began::Run(attempt)));
         assert!(inv.fail(format!("timeout {attempt}"), false, Vec::new()).is_err());
         let before = now_ms();
-        let run = inv.end(Err("stopped".into())).unwrap();
+        let run = inv.end(Err(Cut::Stopped)).unwrap();
         assert_eq!(run.status, Status::Retrying);
         let due = run.due_at.unwrap();
         let delay = RETRY.initial_ms * 2u64.pow(attempt - 1);
@@ -187,7 +187,7 @@ fn events_before_and_after_the_wait_reach_the_run(store: Arc<dyn RunStore>, kv: 
     let mut inv = invoke(&store, &kv, "r", "l1");
     assert_eq!(inv.wait_event("approved", None), Ok(Some("1".into())), "sent before the wait");
     assert!(inv.wait_event("approved", Some(60_000)).is_err(), "the first event is taken");
-    let run = inv.end(Err("stopped".into())).unwrap();
+    let run = inv.end(Err(Cut::Stopped)).unwrap();
     assert_eq!((run.status, run.pending.as_ref().map(|p| p.kind)), (Status::Waiting, Some(Kind::Event)));
     assert!(store.release(&run, "l1").unwrap());
     assert!(store.claim(now_ms(), "x", now_ms() + 60_000, 5).unwrap().is_empty(), "not due before an event");
@@ -200,6 +200,21 @@ fn events_before_and_after_the_wait_reach_the_run(store: Arc<dyn RunStore>, kv: 
     assert_eq!(run.status, Status::Completed);
     assert!(store.release(&run, "l2").unwrap());
     assert_eq!(store.add_event("r", "approved", "3", now_ms()).unwrap(), Delivered::Ended(Status::Completed));
+}
+
+fn a_deadline_between_steps_goes_on_only_after_progress(store: Arc<dyn RunStore>, kv: Arc<Kv>) {
+    store.create(&run("r", None)).unwrap();
+    let mut inv = invoke(&store, &kv, "r", "l1");
+    inv.begin("one", RETRY, 0).unwrap();
+    inv.succeed("1".into(), &Staging::default(), Vec::new()).unwrap().unwrap();
+    let run = inv.end(Err(Cut::TimedOut("ran past 30s".into()))).unwrap();
+    assert_eq!(run.status, Status::Queued, "it journaled a step: it goes on");
+    assert!(store.release(&run, "l1").unwrap());
+
+    let mut inv = invoke(&store, &kv, "r", "l2");
+    assert!(matches!(inv.begin("one", RETRY, 0), Ok(Began::Done(_))));
+    let run = inv.end(Err(Cut::TimedOut("ran past 30s".into()))).unwrap();
+    assert_eq!((run.status, run.error.as_deref()), (Status::Failed, Some("ran past 30s")), "no progress: it fails");
 }
 
 macro_rules! on_every_store {
@@ -232,4 +247,5 @@ on_every_store!(
     another_step_where_the_journal_has_one_fails_the_run,
     a_failed_attempt_waits_for_its_retry_and_the_last_one_fails_the_step,
     events_before_and_after_the_wait_reach_the_run,
+    a_deadline_between_steps_goes_on_only_after_progress,
 );

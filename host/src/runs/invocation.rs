@@ -78,6 +78,19 @@ pub struct Invocation {
     open: Option<Open>,
     /// Set once the guest must stop; see [`Invocation::end`].
     pub stop: Option<Suspend>,
+    /// The journal's length when the invocation started.
+    replayed: usize,
+}
+
+/// Why a `handle-run` call ended without returning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cut {
+    /// A `steps` call stopped it (see [`Invocation::stop`]).
+    Stopped,
+    /// It trapped: a panic, a memory cap, a bad call.
+    Trapped(String),
+    /// It ran past the workflow's deadline.
+    TimedOut(String),
 }
 
 /// The guest must stop now: [`Invocation::stop`] says why.
@@ -108,7 +121,20 @@ impl Invocation {
             crate::metrics::global().run_suspended(&run.workflow, std::time::Duration::from_millis(suspended));
         }
         let journal_bytes = journal.iter().map(entry_size).sum();
-        Invocation { run, lease, execution, store, kv, journal, journal_bytes, next: 0, open: None, stop: None }
+        let replayed = journal.len();
+        Invocation {
+            run,
+            lease,
+            execution,
+            store,
+            kv,
+            journal,
+            journal_bytes,
+            next: 0,
+            open: None,
+            stop: None,
+            replayed,
+        }
     }
 
     fn halt<T>(&mut self, why: Suspend) -> Answer<T> {
@@ -377,12 +403,16 @@ impl Invocation {
     }
 
     /// What becomes of the run once the guest has stopped: `result` is what
-    /// `handle-run` returned, or why the call failed (a trap, a timeout).
-    /// `None`: the run is no longer this invocation's; write nothing.
-    pub fn end(mut self, result: Result<Result<String, String>, String>) -> Option<Run> {
-        if let Err(why) = &result {
+    /// `handle-run` returned, or how the call was cut short. `None`: the run
+    /// is no longer this invocation's; write nothing.
+    pub fn end(mut self, result: Result<Result<String, String>, Cut>) -> Option<Run> {
+        // A trap or timeout inside a step is a failed attempt of it.
+        if let Err(Cut::Trapped(why) | Cut::TimedOut(why)) = &result {
             self.fail_open(why);
         }
+        // A deadline reached between steps, by a run that journaled some: it
+        // goes on from there in a new invocation.
+        let progressed = self.journal.len() > self.replayed;
         let now = now_ms();
         let mut run = self.run;
         match self.stop {
@@ -415,9 +445,17 @@ impl Invocation {
                     run.set_status(Status::Failed, now);
                     run.error = Some(error);
                 }
-                Err(why) => {
+                Err(Cut::TimedOut(_)) if progressed => {
+                    run.due_at = Some(now);
+                    run.set_status(Status::Queued, now);
+                }
+                Err(Cut::Trapped(why) | Cut::TimedOut(why)) => {
                     run.set_status(Status::Failed, now);
                     run.error = Some(why);
+                }
+                Err(Cut::Stopped) => {
+                    run.set_status(Status::Failed, now);
+                    run.error = Some("the run stopped with no reason recorded (a host bug)".into());
                 }
             },
         }

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use self::host::RunsCtx;
-pub use self::invocation::{Answer, Began, Invocation, Retry, Suspend};
+pub use self::invocation::{Answer, Began, Cut, Invocation, Retry, Suspend};
 pub use self::postgres::PostgresRuns;
 pub use self::sled::SledRuns;
 use crate::runtime::LogLine;

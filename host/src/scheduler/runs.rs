@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 use crate::executor::{Executor, Failure, Outcome};
 use crate::kv::Kv;
 use crate::registry::Registry;
-use crate::runs::{Invocation, Run, Runs, Status};
+use crate::runs::{Cut, Invocation, Run, Runs, Status};
 use crate::runtime::{RunCall, RunOutput};
 use crate::storage::now_ms;
 
@@ -171,13 +171,14 @@ async fn invoke(shared: Arc<Shared>, mut run: Run, lease: String, slot: OwnedSem
     let result = match ran.outcome {
         Outcome::Completed(RunOutput::Returned(Ok(output))) => Ok(Ok(output)),
         Outcome::Completed(RunOutput::Returned(Err(error))) | Outcome::Failed(Failure::Error(error)) => Ok(Err(error)),
-        Outcome::Completed(RunOutput::Stopped) => Err("stopped".to_owned()),
+        Outcome::Completed(RunOutput::Stopped) => Err(Cut::Stopped),
         Outcome::Failed(Failure::Trapped | Failure::InvalidOutput(_)) => {
-            Err(format!("the run function trapped; execution {} has the details", ran.id))
+            Err(Cut::Trapped(format!("the run function trapped; execution {} has the details", ran.id)))
         }
-        Outcome::Timeout(limit) => {
-            Err(format!("the invocation ran past its {limit:?} deadline; execution {} has the details", ran.id))
-        }
+        Outcome::Timeout(limit) => Err(Cut::TimedOut(format!(
+            "the invocation ran past its {limit:?} deadline; execution {} has the details",
+            ran.id
+        ))),
     };
     let Some(invocation) = invocation else {
         return tracing::error!(execution = %ran.id, "a run's invocation was lost with its task");
