@@ -308,6 +308,26 @@ fn a_run_killed_during_a_step_runs_that_step_again_and_its_writes_count_once(sto
     assert_each_step_counted_once(&progress(&host), "d", 3);
 }
 
+/// A stop (SIGTERM) in the middle of a step: after a restart on the same
+/// store the run completes, each step's writes counted once.
+fn a_run_stopped_during_a_step_completes_after_a_restart(store: Store) {
+    let host = Host::start_in(&store, &args(&TIMEOUT)).unwrap();
+    let id = start(&host, "steps", json!({"tag": "t", "steps": 3, "stepMs": 800}));
+    wait_for(Duration::from_secs(10), "step 0 to be journaled", || {
+        (!steps(&show(&host, &store, &id)).is_empty()).then_some(())
+    });
+    host.stop();
+
+    let host = Host::start_in(&store, &TIMEOUT.map(str::to_owned)).unwrap();
+    let run = settle(&host, &store, &id, "completed", Duration::from_millis(LEASE_MS + 30_000));
+    let journal = steps(&run);
+    assert_eq!(journal.len(), 3, "{run:#}");
+    for entry in journal {
+        execution(entry);
+    }
+    assert_each_step_counted_once(&progress(&host), "t", 3);
+}
+
 fn retries_back_off_and_only_the_successful_attempt_writes(store: Store) {
     let (host, store) = Host::start_on(store, &[RUNS]);
     let flaky = |tag: &str, failures: u32, permanent: bool, attempts: u32| {
@@ -425,12 +445,34 @@ fn events_reach_a_run_before_and_after_it_waits_and_a_wait_times_out(store: Stor
     let not_json = event(&waiting, "approved", "{not json");
     assert_eq!(not_json.status, 400, "{}", not_json.json);
     assert!(error(&not_json).starts_with("the payload is not JSON"), "{}", not_json.json);
+    let big = format!("\"{}\"", "x".repeat(1 << 20));
+    let too_large = event(&waiting, "approved", &big);
+    assert_eq!(too_large.status, 413, "{}", too_large.json);
+    assert_eq!(error(&too_large), format!("the payload is {} bytes of JSON; the most is 1048576", big.len()));
     let bad_name = event(&waiting, "no%20spaces", "{}");
     assert_eq!(bad_name.status, 400, "{}", bad_name.json);
     assert!(error(&bad_name).starts_with("event name \"no spaces\""), "{}", bad_name.json);
     let run = settle(&host, &store, &waiting, "waiting", Duration::from_secs(10));
     assert_eq!(steps(&run).len(), 1, "refused events are not delivered: {run:#}");
     ended(&host, &store, &blocker, "completed");
+}
+
+/// Events sent at once after each start reach the run in whatever state it
+/// is then (queued, running, waiting): none is lost.
+fn events_sent_right_after_starts_are_never_lost(store: Store) {
+    let (host, store) = Host::start_on(store, &[RUNS]);
+    let ids: Vec<String> = (0..30)
+        .map(|n| {
+            let id = start(&host, "approval", json!({"timeoutMs": 60_000}));
+            let (status, body) = host.post("/event", json!({"runId": id, "name": "approved", "payload": n}));
+            assert_eq!(status, 202, "{body}");
+            id
+        })
+        .collect();
+    for (n, id) in ids.iter().enumerate() {
+        let run = ended(&host, &store, id, "completed");
+        assert_eq!(run["output"], json!({"event": n}), "{run:#}");
+    }
 }
 
 /// 50 concurrent starts with one idempotency key, half through the
@@ -522,12 +564,35 @@ fn cancel_stops_a_run_for_good_and_rerun_runs_again_from_a_step(store: Store) {
     let progress_now = progress(&host);
     assert_eq!((count(&progress_now, "c:before"), count(&progress_now, "c:after")), (1, 0), "{progress_now}");
 
-    // A run under way can't be rerun either.
-    let busy = start(&host, "steps", json!({"tag": "busy", "steps": 1, "stepMs": 1500}));
+    // Rerun from the sleep on: `before` is kept, the run sleeps again and ends.
+    let rerun_sleeper = rerun(&sleeper, "?fromStep=1");
+    assert_eq!((rerun_sleeper.status, &rerun_sleeper.json["error"]), (202, &Value::Null), "{}", rerun_sleeper.json);
+    let run = ended(&host, &store, &sleeper, "completed");
+    let names: Vec<&str> = steps(&run).iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["before", "nap", "after"], "{run:#}");
+    assert!(ms(&steps(&run)[1]["endedAt"]) >= ms(&rerun_sleeper.json["updatedAt"]) + 1000, "slept again: {run:#}");
+    let progress_now = progress(&host);
+    assert_eq!((count(&progress_now, "c:before"), count(&progress_now, "c:after")), (1, 1), "{progress_now}");
+
+    // A run under way can't be rerun; cancelled in the middle of a step, it
+    // keeps nothing of that step, and runs no further.
+    let busy = start(&host, "steps", json!({"tag": "busy", "steps": 3, "stepMs": 1000}));
     settle(&host, &store, &busy, "running", Duration::from_secs(10));
     let refused = rerun(&busy, "?fromStep=0");
     assert_eq!(refused.status, 409, "{}", refused.json);
     assert!(error(&refused).starts_with(&format!("run {busy} is running; ")), "{}", refused.json);
+    let cancelled = cancel(&busy);
+    assert_eq!((cancelled.status, &cancelled.json["status"]), (200, &json!("cancelled")), "{}", cancelled.json);
+    let kept = steps(&show(&host, &store, &busy)).len();
+    assert!(kept < 3, "{kept} steps");
+    assert!(host.logged("cancelled or taken over meanwhile"), "{}", host.logs());
+    let run = show(&host, &store, &busy);
+    assert_eq!((run["status"].as_str(), steps(&run).len()), (Some("cancelled"), kept), "{run:#}");
+    let progress_now = progress(&host);
+    let counts: Vec<i64> = (0..3).map(|i| count(&progress_now, &format!("busy:{i}"))).collect();
+    let want: Vec<i64> = (0..3).map(|i| i64::from(i < kept)).collect();
+    assert_eq!(counts, want, "the step under way at the cancel kept no write: {progress_now}");
+    assert_eq!(count(&progress_now, "busy:total"), kept as i64, "{progress_now}");
 
     // Rerun from step 2: steps 0 and 1 are kept, 2 and 3 run again.
     let id = start(&host, "steps", json!({"tag": "r", "steps": 4, "stepMs": 0}));
@@ -556,7 +621,7 @@ fn cancel_stops_a_run_for_good_and_rerun_runs_again_from_a_step(store: Store) {
     assert_eq!((missing.status, error(&missing)), (404, "no run no-such-run"));
     let missing = rerun("no-such-run", "");
     assert_eq!((missing.status, error(&missing)), (404, "no run no-such-run"));
-    ended(&host, &store, &busy, "completed");
+    wait_for_metric(&host, r#"floww_runs_total{workflow="runs",status="cancelled"}"#, 2);
 }
 
 /// Code outside steps that takes another path on a replay (here: a KV read
@@ -572,8 +637,22 @@ fn a_replay_that_meets_another_step_fails_the_run_as_not_deterministic(store: St
     assert!(message.contains("not deterministic"), "{run:#}");
     assert!(message.contains("\"first-b\"") && message.contains("\"first-a\""), "names both steps: {message}");
     let names: Vec<&str> = steps(&run).iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["first-a", "pause"], "{run:#}");
+    assert_eq!(names, ["first-a"], "the replay stopped at step 0: {run:#}");
     assert_eq!(run["output"], Value::Null);
+}
+
+/// A run whose workflow is undeployed while it sleeps fails when it wakes,
+/// saying why; new starts are refused.
+fn a_sleeping_run_of_an_undeployed_workflow_fails_when_it_wakes(store: Store) {
+    let (host, store) = Host::start_on(store, &[RUNS]);
+    let id = start(&host, "sleepy", json!({"tag": "u", "ms": 500}));
+    settle(&host, &store, &id, "sleeping", Duration::from_secs(10));
+    let gone = answer(admin(&host, &store, "DELETE", "/workflows/runs"));
+    assert_eq!(gone.status, 200, "{}", gone.json);
+    let run = ended(&host, &store, &id, "failed");
+    assert_eq!(run["error"], "workflow \"runs\" is not deployed or no longer declares run function \"sleepy\"");
+    let refused = start_api(&host, &store, "sleepy", "{}", None);
+    assert_eq!(refused.status, 404, "{}", refused.json);
 }
 
 fn starts_that_are_refused_say_why_and_runs_list_newest_first_by_page(store: Store) {
@@ -588,9 +667,13 @@ fn starts_that_are_refused_say_why_and_runs_list_newest_first_by_page(store: Sto
     let empty_key = start_api(&host, &store, "steps", "{}", Some(""));
     assert_eq!(empty_key.status, 400, "{}", empty_key.json);
     assert!(error(&empty_key).starts_with("idempotency key \"\" must be"), "{}", empty_key.json);
+    let big = format!("\"{}\"", "x".repeat(1 << 20));
+    let too_large = start_api(&host, &store, "steps", &big, None);
+    assert_eq!(too_large.status, 413, "{}", too_large.json);
+    assert_eq!(error(&too_large), format!("the input is {} bytes of JSON; the most is 1048576", big.len()));
     let no_workflow = answer(admin(&host, &store, "POST", "/workflows/nope/runs/steps").body("{}"));
     assert_eq!(no_workflow.status, 404, "{}", no_workflow.json);
-    assert!(error(&no_workflow).contains("\"nope\""), "{}", no_workflow.json);
+    assert_eq!(error(&no_workflow), "no workflow \"nope\" is deployed");
     let missing = answer(admin(&host, &store, "GET", "/runs/no-such-run"));
     assert_eq!((missing.status, error(&missing)), (404, "no run no-such-run"));
     let listed = answer(admin(&host, &store, "GET", "/runs"));
@@ -631,11 +714,14 @@ on_each_store!(
     a_run_killed_in_its_sleep_between_steps_resumes_at_its_time_after_a_restart,
     a_run_stopped_in_its_sleep_resumes_when_the_host_comes_back_after_its_wake_time,
     a_run_killed_during_a_step_runs_that_step_again_and_its_writes_count_once,
+    a_run_stopped_during_a_step_completes_after_a_restart,
     retries_back_off_and_only_the_successful_attempt_writes,
     events_reach_a_run_before_and_after_it_waits_and_a_wait_times_out,
+    events_sent_right_after_starts_are_never_lost,
     concurrent_starts_with_one_key_make_one_run,
     cancel_stops_a_run_for_good_and_rerun_runs_again_from_a_step,
     a_replay_that_meets_another_step_fails_the_run_as_not_deterministic,
+    a_sleeping_run_of_an_undeployed_workflow_fails_when_it_wakes,
     starts_that_are_refused_say_why_and_runs_list_newest_first_by_page,
 );
 

@@ -205,7 +205,7 @@ impl Host {
         let app = self.router();
         let _scheduler = Scheduler::new(self.registry.clone(), self.executor.clone(), self.ticks).start();
         // Runs take at most half the slots, so webhooks always have the rest.
-        let _dispatcher = Dispatcher::start(
+        let dispatcher = Dispatcher::start(
             self.registry.clone(),
             self.executor.clone(),
             self.runs.clone(),
@@ -215,6 +215,7 @@ impl Host {
         );
         tracing::info!(max_connections = self.connections.max_connections, "accepting connections");
         crate::http::serve(listener, app, self.connections, shutdown).await;
+        dispatcher.stop().await;
         if let Err(e) = self.executions.flush() {
             tracing::error!("could not write the last execution records: {e}");
         }

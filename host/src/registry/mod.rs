@@ -387,8 +387,8 @@ impl WorkflowDirectory for Directory {
 }
 
 impl RunDirectory for Directory {
-    fn declares_run(&self, workflow: &str, name: &str) -> bool {
-        self.manifest(workflow, |m| m.runs.iter().any(|r| r == name)).unwrap_or(false)
+    fn run_names(&self, workflow: &str) -> Option<Vec<String>> {
+        self.manifest(workflow, |m| m.runs.clone())
     }
 }
 

@@ -313,7 +313,8 @@ pub struct Start<'a> {
 
 /// Answers which run functions a deployed workflow declares.
 pub trait RunDirectory: Send + Sync {
-    fn declares_run(&self, workflow: &str, name: &str) -> bool;
+    /// `None` if `workflow` is not deployed.
+    fn run_names(&self, workflow: &str) -> Option<Vec<String>>;
 }
 
 /// Runs as callers see them: start, send events, look, cancel, rerun. Cheap
@@ -347,11 +348,15 @@ impl Runs {
     /// Starts a run of `start.name`; returns its id and whether it is new
     /// (not the run an earlier start with the same key made).
     pub fn start(&self, start: &Start<'_>) -> Result<(String, bool), RunError> {
-        if !self.workflows.declares_run(start.workflow, start.name) {
-            return Err(RunError::NotFound(format!(
-                "workflow {:?} declares no run function {:?}",
-                start.workflow, start.name
-            )));
+        match self.workflows.run_names(start.workflow) {
+            None => return Err(RunError::NotFound(format!("no workflow {:?} is deployed", start.workflow))),
+            Some(names) if !names.iter().any(|n| n == start.name) => {
+                return Err(RunError::NotFound(format!(
+                    "workflow {:?} declares no run function {:?}",
+                    start.workflow, start.name
+                )));
+            }
+            Some(_) => {}
         }
         check_json("the input", start.input)?;
         if let Some(key) = start.idempotency_key {
@@ -515,6 +520,30 @@ fn check_event_name(name: &str) -> Result<(), RunError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Declares;
+    impl RunDirectory for Declares {
+        fn run_names(&self, workflow: &str) -> Option<Vec<String>> {
+            ["a", "b"].contains(&workflow).then(|| vec!["fulfil".to_owned()])
+        }
+    }
+
+    #[test]
+    fn a_workflow_starts_and_reaches_only_its_own_runs() {
+        let db = ::sled::Config::new().temporary(true).open().unwrap();
+        let runs = Runs::new(Arc::new(SledRuns::open(&db).unwrap()), Arc::new(Declares));
+        let start = |workflow, name| Start { workflow, name, input: "{}", idempotency_key: None };
+        let (id, new) = runs.start(&start("a", "fulfil")).unwrap();
+        assert!(new);
+        let err = runs.start(&start("a", "refund")).unwrap_err().to_string();
+        assert_eq!(err, "workflow \"a\" declares no run function \"refund\"");
+        assert_eq!(runs.start(&start("c", "fulfil")).unwrap_err().to_string(), "no workflow \"c\" is deployed");
+        // Workflow b can't tell a's run from one that doesn't exist.
+        let err = runs.send_event(Some("b"), &id, "go", "1").unwrap_err();
+        assert!(matches!(&err, RunError::NotFound(m) if *m == format!("no run {id}")), "{err}");
+        assert!(runs.send_event(Some("a"), &id, "go", "1").is_ok());
+        assert!(matches!(runs.get(Some("b"), &id), Err(RunError::NotFound(_))));
+    }
 
     #[test]
     fn statuses_round_trip_through_their_names() {

@@ -117,7 +117,7 @@ impl RunStore for PostgresRuns {
         let mut conn = self.db.get()?;
         let mut tx = conn.transaction().map_err(storage_error)?;
         let Some(row) = tx
-            .query_opt("SELECT status, due_at, record FROM floww_runs WHERE id = $1", &[&id])
+            .query_opt("SELECT status, due_at, record FROM floww_runs WHERE id = $1 FOR UPDATE", &[&id])
             .map_err(storage_error)?
         else {
             return Ok(Delivered::NoRun);
@@ -128,8 +128,9 @@ impl RunStore for PostgresRuns {
         }
         tx.execute("INSERT INTO floww_run_events (run_id, name, payload) VALUES ($1, $2, $3)", &[&id, &name, &payload])
             .map_err(storage_error)?;
-        // After the insert: a release that writes `waiting` meanwhile holds
-        // the row, and this update then sees it (or the release sees the event).
+        // The row stays locked until the event commits: a release that
+        // writes `waiting` either came first (and the update below wakes the
+        // run) or waits, and then its check finds the event.
         tx.execute(
             "UPDATE floww_runs SET due_at = $2 WHERE id = $1 AND status = 'waiting' \
              AND (record::jsonb -> 'pending' ->> 'name') = $3 AND (record::jsonb -> 'pending' ->> 'kind') = 'event'",

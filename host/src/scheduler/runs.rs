@@ -41,9 +41,12 @@ struct Shared {
     slot_freed: Notify,
 }
 
-/// The dispatcher, running until dropped.
+/// The dispatcher, running until dropped or [stopped](Dispatcher::stop).
 pub struct Dispatcher {
     task: JoinHandle<()>,
+    slots: Arc<Semaphore>,
+    size: u32,
+    lease: Duration,
 }
 
 impl Drop for Dispatcher {
@@ -73,7 +76,19 @@ impl Dispatcher {
             claims: AtomicU64::new(0),
             slot_freed: Notify::new(),
         });
-        Dispatcher { task: tokio::spawn(dispatch(shared, Arc::new(Semaphore::new(slots.max(1))))) }
+        let size = slots.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize)) as u32;
+        let slots = Arc::new(Semaphore::new(size as usize));
+        Dispatcher { task: tokio::spawn(dispatch(shared, slots.clone())), slots, size, lease }
+    }
+
+    /// Claims no more runs and waits (at most a lease) for the invocations
+    /// under way to end and write back their runs: a host that stops does
+    /// not leave them leased to nobody.
+    pub async fn stop(self) {
+        self.task.abort();
+        if tokio::time::timeout(self.lease, self.slots.acquire_many(self.size)).await.is_err() {
+            tracing::warn!("stopped before every run's invocation ended; those runs wait for their lease to run out");
+        }
     }
 }
 
