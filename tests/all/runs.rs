@@ -709,7 +709,37 @@ fn starts_that_are_refused_say_why_and_runs_list_newest_first_by_page(store: Sto
     assert_eq!((bad.status, error(&bad)), (400, "limit 0 is not between 1 and 1000"));
 }
 
+/// A run that loops or panics fails alone, inside a step after its
+/// attempts (each cut at the deadline, or trapped), outside at once; the
+/// host keeps serving meanwhile.
+fn hostile_runs_fail_alone(store: Store) {
+    // One second per invocation: a loop is cut then.
+    let host = Host::start_in(&store, &args(&["--timeout", "1"])).expect("host starts");
+    let spin_out = start(&host, "hostile", json!({"how": "spin", "inStep": false}));
+    let spin_in = start(&host, "hostile", json!({"how": "spin", "inStep": true}));
+    let panic_in = start(&host, "hostile", json!({"how": "panic", "inStep": true}));
+    // Webhooks are served while the runs spin.
+    assert_eq!(host.send("GET", "/webhook/progress", Vec::new()).0, 200);
+
+    let run = ended(&host, &store, &spin_out, "failed");
+    assert!(error_of(&run).contains("ran past its 1s deadline"), "{run:#}");
+    let run = ended(&host, &store, &spin_in, "failed");
+    let attempts = run["steps"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{run:#}");
+    assert!(attempts.iter().all(|a| a["error"].as_str().unwrap().contains("ran past its 1s deadline")), "{run:#}");
+    let run = ended(&host, &store, &panic_in, "failed");
+    let attempts = run["steps"][0]["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{run:#}");
+    assert!(attempts[0]["error"].as_str().unwrap().contains("the run function trapped"), "{run:#}");
+    assert_eq!(host.send("GET", "/webhook/progress", Vec::new()).0, 200, "the host still serves");
+}
+
+fn error_of(run: &Value) -> &str {
+    run["error"].as_str().unwrap_or_else(|| panic!("no error in {run:#}"))
+}
+
 on_each_store!(
+    hostile_runs_fail_alone,
     a_run_completes_its_steps_each_journaled_once_with_its_execution,
     a_run_killed_in_its_sleep_between_steps_resumes_at_its_time_after_a_restart,
     a_run_stopped_in_its_sleep_resumes_when_the_host_comes_back_after_its_wake_time,

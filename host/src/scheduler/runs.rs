@@ -111,7 +111,7 @@ async fn dispatch(shared: Arc<Shared>, slots: Arc<Semaphore>) {
                     claimed_all = runs.len() == free;
                     for run in runs {
                         let Ok(permit) = slots.clone().acquire_owned().await else { return };
-                        tokio::spawn(invoke(shared.clone(), run, lease.clone(), permit));
+                        tokio::spawn(invoke_guarded(shared.clone(), run, lease.clone(), permit));
                     }
                 }
                 Ok(Err(e)) => tracing::warn!("could not claim due runs: {e}"),
@@ -133,6 +133,29 @@ async fn dispatch(shared: Arc<Shared>, slots: Arc<Semaphore>) {
             () = shared.runs.woken() => {}
             () = shared.slot_freed.notified(), if free == 0 => {}
             () = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// [`invoke`], and if it panics (a host bug), the run is queued again
+/// rather than left `running` under a lease nobody holds.
+async fn invoke_guarded(shared: Arc<Shared>, run: Run, lease: String, slot: OwnedSemaphorePermit) {
+    let id = run.id.clone();
+    if let Err(e) = tokio::spawn(invoke(shared.clone(), run, lease, slot)).await {
+        tracing::error!(run = %id, "a run's invocation failed ({e}); it runs again in {BUSY_RETRY_MS} ms");
+        let store = shared.runs.store().clone();
+        let requeued = tokio::task::spawn_blocking(move || {
+            store.update(&id, &mut |run| {
+                let now = now_ms();
+                (run.status == Status::Running).then(|| {
+                    run.set_status(Status::Queued, now);
+                    run.due_at = Some(now + BUSY_RETRY_MS);
+                    u32::MAX
+                })
+            })
+        });
+        if let Ok(Err(e)) = requeued.await {
+            tracing::error!("could not queue the run again (it runs once its lease runs out, or after a restart): {e}");
         }
     }
 }
@@ -198,9 +221,13 @@ async fn invoke(shared: Arc<Shared>, mut run: Run, lease: String, slot: OwnedSem
     let Some(invocation) = invocation else {
         return tracing::error!(execution = %ran.id, "a run's invocation was lost with its task");
     };
-    match invocation.end(result) {
-        Some(run) => release(&shared, run, lease).await,
-        None => tracing::info!(execution = %ran.id, "the run was cancelled or taken over meanwhile; nothing written"),
+    // Off the async workers: ending a step cut short writes to the store.
+    match tokio::task::spawn_blocking(move || invocation.end(result)).await {
+        Ok(Some(run)) => release(&shared, run, lease).await,
+        Ok(None) => {
+            tracing::info!(execution = %ran.id, "the run was cancelled or taken over meanwhile; nothing written")
+        }
+        Err(e) => tracing::error!(execution = %ran.id, "ending a run's invocation failed: {e}"),
     }
 }
 

@@ -25,7 +25,9 @@
 //!   then step `first-{mode}`, sleep `pause` of `ms`, step `last`; output
 //!   `{"mode"}`. Changing the mode during the sleep makes the replay meet
 //!   another step than the journal has: non-deterministic;
-//! - `fail`: step `only` succeeds, then the run fails with "the run gave up".
+//! - `fail`: step `only` succeeds, then the run fails with "the run gave up";
+//! - `hostile` `{"how": "spin" | "panic", "inStep"}`: loops forever or
+//!   panics, inside step `bad` (2 attempts, 100 ms apart) or outside any step.
 
 use std::time::Duration;
 
@@ -44,6 +46,7 @@ floww::workflow! {
     run "approval" => approval,
     run "fickle" => fickle,
     run "fail" => fail,
+    run "hostile" => hostile,
 }
 
 const PROGRESS: &str = "progress";
@@ -187,4 +190,30 @@ fn fickle(ctx: &RunContext, input: Fickle) -> Result<Value> {
 fn fail(ctx: &RunContext, _input: Value) -> Result<Value> {
     ctx.step("only", || Ok(()))?;
     Err(Error::new(500, "the run gave up"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Hostile {
+    how: String,
+    in_step: bool,
+}
+
+fn hostile(ctx: &RunContext, input: Hostile) -> Result<Value> {
+    let misbehave = || -> Result<()> {
+        if input.how == "panic" {
+            panic!("the hostile run panics");
+        }
+        let mut n: u64 = 0;
+        loop {
+            n = std::hint::black_box(n.wrapping_add(1));
+        }
+    };
+    if !input.in_step {
+        misbehave()?;
+    }
+    let retry =
+        Retry { attempts: 2, initial: Duration::from_millis(100), factor: 1.0, max: Duration::from_millis(100) };
+    ctx.step_with("bad", retry, misbehave)?;
+    Ok(Value::Null)
 }
