@@ -17,24 +17,7 @@ impl WorkflowDirectory for Everyone {
 }
 
 fn run(id: &str, key: Option<&str>) -> Run {
-    let now = now_ms();
-    Run {
-        id: id.into(),
-        workflow: "w".into(),
-        name: "fulfil".into(),
-        input: "{}".into(),
-        idempotency_key: key.map(str::to_owned),
-        status: Status::Queued,
-        created_at: now,
-        updated_at: now,
-        due_at: Some(now),
-        output: None,
-        error: None,
-        pending: None,
-        invocations: 0,
-        suspended_ms: 0,
-        ended_at: None,
-    }
+    Run::queued(id.into(), "w", "fulfil", "{}", key, now_ms())
 }
 
 const RETRY: Retry = Retry { attempts: 3, initial_ms: 100, factor: 2.0, max_ms: 1000 };

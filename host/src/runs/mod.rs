@@ -211,6 +211,27 @@ pub struct Run {
 }
 
 impl Run {
+    /// A new run, due at `now`.
+    pub fn queued(id: String, workflow: &str, name: &str, input: &str, key: Option<&str>, now: u64) -> Run {
+        Run {
+            id,
+            workflow: workflow.to_owned(),
+            name: name.to_owned(),
+            input: input.to_owned(),
+            idempotency_key: key.map(str::to_owned),
+            status: Status::Queued,
+            created_at: now,
+            updated_at: now,
+            due_at: Some(now),
+            output: None,
+            error: None,
+            pending: None,
+            invocations: 0,
+            suspended_ms: 0,
+            ended_at: None,
+        }
+    }
+
     /// Moves the run to `status`, noting when it changed (and ended).
     pub fn set_status(&mut self, status: Status, now: u64) {
         self.status = status;
@@ -362,24 +383,14 @@ impl Runs {
         if let Some(key) = start.idempotency_key {
             check_key(key)?;
         }
-        let now = now_ms();
-        let run = Run {
-            id: uuid::Uuid::now_v7().to_string(),
-            workflow: start.workflow.to_owned(),
-            name: start.name.to_owned(),
-            input: start.input.to_owned(),
-            idempotency_key: start.idempotency_key.map(str::to_owned),
-            status: Status::Queued,
-            created_at: now,
-            updated_at: now,
-            due_at: Some(now),
-            output: None,
-            error: None,
-            pending: None,
-            invocations: 0,
-            suspended_ms: 0,
-            ended_at: None,
-        };
+        let run = Run::queued(
+            uuid::Uuid::now_v7().to_string(),
+            start.workflow,
+            start.name,
+            start.input,
+            start.idempotency_key,
+            now_ms(),
+        );
         match self.store.create(&run)? {
             Some(existing) => Ok((existing, false)),
             None => {

@@ -29,6 +29,12 @@ fn decode(row: &postgres::Row) -> StorageResult<Run> {
     Ok(run)
 }
 
+/// Run `id`, its row locked until `tx` ends.
+fn locked(tx: &mut postgres::Transaction<'_>, id: &str) -> StorageResult<Option<Run>> {
+    let row = tx.query_opt("SELECT status, due_at, record FROM floww_runs WHERE id = $1 FOR UPDATE", &[&id]);
+    row.map_err(storage_error)?.map(|row| decode(&row)).transpose()
+}
+
 /// Writes every column of `run` (not its lease) through `client`.
 fn write(client: &mut impl GenericClient, run: &Run, lease_cond: Option<&str>) -> Result<u64, postgres::Error> {
     let record = serde_json::to_string(run).expect("a run serialises");
@@ -116,13 +122,7 @@ impl RunStore for PostgresRuns {
     fn add_event(&self, id: &str, name: &str, payload: &str, now: u64) -> StorageResult<Delivered> {
         let mut conn = self.db.get()?;
         let mut tx = conn.transaction().map_err(storage_error)?;
-        let Some(row) = tx
-            .query_opt("SELECT status, due_at, record FROM floww_runs WHERE id = $1 FOR UPDATE", &[&id])
-            .map_err(storage_error)?
-        else {
-            return Ok(Delivered::NoRun);
-        };
-        let run = decode(&row)?;
+        let Some(run) = locked(&mut tx, id)? else { return Ok(Delivered::NoRun) };
         if run.status.is_final() {
             return Ok(Delivered::Ended(run.status));
         }
@@ -191,13 +191,7 @@ impl RunStore for PostgresRuns {
     fn update(&self, id: &str, change: &mut dyn FnMut(&mut Run) -> Option<u32>) -> StorageResult<Option<Run>> {
         let mut conn = self.db.get()?;
         let mut tx = conn.transaction().map_err(storage_error)?;
-        let Some(row) = tx
-            .query_opt("SELECT status, due_at, record FROM floww_runs WHERE id = $1 FOR UPDATE", &[&id])
-            .map_err(storage_error)?
-        else {
-            return Ok(None);
-        };
-        let mut run = decode(&row)?;
+        let Some(mut run) = locked(&mut tx, id)? else { return Ok(None) };
         if let Some(truncate) = change(&mut run) {
             write(&mut tx, &run, None).map_err(storage_error)?;
             tx.execute(
