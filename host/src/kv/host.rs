@@ -123,13 +123,17 @@ impl KvCtx {
         }
     }
 
-    /// Runs `call` on the step's staged writes, off the async workers;
-    /// `None` outside a step.
+    /// Whether a step is open: calls go to its staged writes.
+    fn in_step(&self) -> bool {
+        self.staging.is_some()
+    }
+
+    /// Runs `call` on the step's staged writes, off the async workers.
     async fn staged<R: Send + 'static>(
         &mut self,
         call: impl FnOnce(&Kv, &str, &mut Staging) -> R + Send + 'static,
-    ) -> Option<R> {
-        let mut staging = self.staging.take()?;
+    ) -> R {
+        let mut staging = self.staging.take().unwrap_or_default();
         let (kv, caller) = (self.kv.clone(), self.caller.clone());
         let (result, staging) = tokio::task::spawn_blocking(move || {
             let result = call(&kv, &caller, &mut staging);
@@ -138,21 +142,15 @@ impl KvCtx {
         .await
         .expect("a staged KV call panicked");
         self.staging = Some(staging);
-        Some(result)
+        result
     }
 
     /// The item under `key`, as the step sees it inside one.
     async fn get_item_of(&mut self, table: String, key: String) -> Result<Item, KvError> {
-        let staged = self
-            .staged({
-                let (table, key) = (table.clone(), key.clone());
-                move |kv, caller, st| kv.get_staged(caller, st, &table, &key)
-            })
-            .await;
-        match staged {
-            Some(item) => item,
-            None => self.read(move |kv, caller| kv.get(caller, &table, &key)).await,
+        if self.in_step() {
+            return self.staged(move |kv, caller, st| kv.get_staged(caller, st, &table, &key)).await;
         }
+        self.read(move |kv, caller| kv.get(caller, &table, &key)).await
     }
 
     /// Refuses a call that can't be staged, inside a step.
@@ -170,15 +168,10 @@ impl KvCtx {
 
     async fn one(&mut self, write: wit::Write) -> Result<Written, wit::KvError> {
         let operation = write_of(&write).operation();
-        let staged = self
-            .staged({
-                let write = write.clone();
-                move |kv, caller, st| kv.write_staged(caller, st, &[write_of(&write)])
-            })
-            .await;
-        let result = match staged {
-            Some(result) => result,
-            None => self.waiting(move |kv, caller| kv.write(caller, &[write_of(&write)])).await,
+        let result = if self.in_step() {
+            self.staged(move |kv, caller, st| kv.write_staged(caller, st, &[write_of(&write)])).await
+        } else {
+            self.waiting(move |kv, caller| kv.write(caller, &[write_of(&write)])).await
         };
         counted(operation, result.map(|mut written| written.remove(0)).map_err(|e| e.error))
     }
@@ -232,17 +225,13 @@ impl wit::Host for KvCtx {
     }
 
     async fn batch(&mut self, writes: Vec<wit::Write>) -> Result<Vec<wit::Written>, wit::BatchError> {
-        let staged = self
-            .staged({
-                let writes = writes.clone();
-                move |kv, caller, st| kv.write_staged(caller, st, &writes.iter().map(write_of).collect::<Vec<_>>())
+        let result = if self.in_step() {
+            self.staged(move |kv, caller, st| {
+                kv.write_staged(caller, st, &writes.iter().map(write_of).collect::<Vec<_>>())
             })
-            .await;
-        let result = match staged {
-            Some(result) => result,
-            None => {
-                self.waiting(move |kv, caller| kv.write(caller, &writes.iter().map(write_of).collect::<Vec<_>>())).await
-            }
+            .await
+        } else {
+            self.waiting(move |kv, caller| kv.write(caller, &writes.iter().map(write_of).collect::<Vec<_>>())).await
         };
         match result {
             Ok(written) => {
@@ -257,26 +246,20 @@ impl wit::Host for KvCtx {
     }
 
     async fn list_tables(&mut self) -> Result<Vec<String>, wit::KvError> {
-        let tables = match self.staged(|kv, caller, st| kv.list_tables_staged(caller, st)).await {
-            Some(tables) => tables,
-            None => {
-                self.read(|kv, caller| kv.list_tables(caller)).await.map(|t| t.into_iter().map(|t| t.name).collect())
-            }
+        let tables = if self.in_step() {
+            self.staged(|kv, caller, st| kv.list_tables_staged(caller, st)).await
+        } else {
+            self.read(|kv, caller| kv.list_tables(caller)).await.map(|t| t.into_iter().map(|t| t.name).collect())
         };
         counted("list-tables", tables)
     }
 
     async fn list_keys(&mut self, table: String, options: wit::ListOptions) -> Result<wit::KeyPage, wit::KvError> {
         let options = list_options(options);
-        let page = match self
-            .staged({
-                let (table, options) = (table.clone(), options.clone());
-                move |kv, caller, st| kv.list_keys_staged(caller, st, &table, &options)
-            })
-            .await
-        {
-            Some(page) => page,
-            None => self.read(move |kv, caller| kv.list_keys(caller, &table, &options)).await,
+        let page = if self.in_step() {
+            self.staged(move |kv, caller, st| kv.list_keys_staged(caller, st, &table, &options)).await
+        } else {
+            self.read(move |kv, caller| kv.list_keys(caller, &table, &options)).await
         };
         let page = counted("list-keys", page)?;
         Ok(wit::KeyPage { keys: page.entries, cursor: page.cursor })
@@ -284,15 +267,10 @@ impl wit::Host for KvCtx {
 
     async fn list_items(&mut self, table: String, options: wit::ListOptions) -> Result<wit::ItemPage, wit::KvError> {
         let options = list_options(options);
-        let page = match self
-            .staged({
-                let (table, options) = (table.clone(), options.clone());
-                move |kv, caller, st| kv.list_items_staged(caller, st, &table, &options)
-            })
-            .await
-        {
-            Some(page) => page,
-            None => self.read(move |kv, caller| kv.list_items(caller, &table, &options)).await,
+        let page = if self.in_step() {
+            self.staged(move |kv, caller, st| kv.list_items_staged(caller, st, &table, &options)).await
+        } else {
+            self.read(move |kv, caller| kv.list_items(caller, &table, &options)).await
         };
         let page = counted("list-items", page)?;
         Ok(wit::ItemPage { items: page.entries.into_iter().map(wit_item).collect(), cursor: page.cursor })
