@@ -125,7 +125,7 @@ pub use durable::{Retry, RunContext, RunHandler};
 pub use error::Error;
 pub use kv::{Access, BatchError, Expected, Item, Kv, KvError, ListOptions, Page, Permission, Write, Written};
 pub use manual::ManualHandler;
-pub use runs::{RunError, Runs};
+pub use runs::{RunError, RunInfo, Runs, StepInfo};
 pub use webhook::{Request, Response};
 pub use workflow::{Context, Handler};
 

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::wit::floww::workflow::runs as wit;
 
@@ -62,6 +62,39 @@ impl Runs {
         Ok(wit::start(name, &input, idempotency_key)?)
     }
 
+    /// Run `run_id` of this workflow as it stands: its status, output or
+    /// error, and how far each step, sleep and wait got. An unknown run (or
+    /// another workflow's) is [`RunError::NotFound`].
+    ///
+    /// ```no_run
+    /// # fn run(ctx: &floww::Context, run_id: &str) -> floww::Result<()> {
+    /// let run = ctx.runs.get(run_id)?;
+    /// if run.status == "completed" {
+    ///     floww::info!("done after {} steps", run.steps.len());
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn get(&self, run_id: &str) -> Result<RunInfo, RunError> {
+        let info = wit::get(run_id)?;
+        Ok(RunInfo {
+            status: info.status,
+            // The host keeps only JSON text.
+            output: info.output.map(|o| serde_json::from_str(&o).unwrap_or(serde_json::Value::String(o))),
+            error: info.error,
+            steps: info
+                .steps
+                .into_iter()
+                .map(|s| StepInfo {
+                    kind: s.kind,
+                    name: s.name,
+                    status: s.status,
+                    attempts: s.attempts,
+                    error: s.error,
+                })
+                .collect(),
+        })
+    }
+
     /// Sends event `name` with `payload`, serialized to JSON, to run `run_id`
     /// of this workflow. The run receives it when it
     /// [waits](crate::RunContext::wait_for_event) for `name`, whether it waits
@@ -85,6 +118,41 @@ impl Runs {
 fn encode<T: Serialize + ?Sized>(value: &T, what: &str) -> Result<String, RunError> {
     serde_json::to_string(value)
         .map_err(|e| RunError::InvalidInput(format!("the {what} cannot be serialized to JSON: {e}")))
+}
+
+/// A run as [`Runs::get`] finds it; serializes to JSON as the admin API
+/// shows a run (camelCase), so a handler can answer with it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct RunInfo {
+    /// `queued`, `running`, `sleeping`, `waiting`, `retrying`, `completed`,
+    /// `failed` or `cancelled`.
+    pub status: String,
+    /// The run's output, once it completed.
+    pub output: Option<serde_json::Value>,
+    /// Why it failed or was cancelled.
+    pub error: Option<String>,
+    /// Its steps, sleeps and waits in order, the one it is suspended in last.
+    pub steps: Vec<StepInfo>,
+}
+
+/// One step, sleep or wait of a [`RunInfo`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[non_exhaustive]
+pub struct StepInfo {
+    /// `step`, `sleep` or `event`.
+    pub kind: String,
+    /// The name the run gave it.
+    pub name: String,
+    /// `completed` or `failed`; for the entry the run is suspended in, the
+    /// run's status.
+    pub status: String,
+    /// Attempts so far (0 for sleeps and waits).
+    pub attempts: u32,
+    /// The error it failed with for good, or its last attempt's.
+    pub error: Option<String>,
 }
 
 /// Why starting a run or sending it an event failed. Each case carries a

@@ -38,6 +38,32 @@ fn an_order_survives_a_flaky_charge_and_ships_once(store: Store) {
 
     let shipped = order_once(&host, "o-1", "shipped");
     assert_eq!(shipped["runId"], run_id);
+    // The run as the workflow sees it (`ctx.runs.get`), once it has ended.
+    let start = Instant::now();
+    let run = loop {
+        let order = order_once(&host, "o-1", "shipped");
+        if order["run"]["status"] == "completed" {
+            break order["run"].clone();
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{order}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(run["output"], json!({"orderId": "o-1", "shipped": true}));
+    let steps: Vec<(&str, &str, u64)> = run["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap(), s["attempts"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("reserve", "completed", 1),
+            ("charge", "completed", 2),
+            ("cool-off", "completed", 0),
+            ("ship", "completed", 1)
+        ]
+    );
     assert_eq!(
         host.request("GET", "/webhook/stats").send().unwrap().json::<Value>().unwrap(),
         json!({"stock": {"widget": 8}, "shipped": 1})

@@ -734,12 +734,31 @@ fn hostile_runs_fail_alone(store: Store) {
     assert_eq!(host.send("GET", "/webhook/progress", Vec::new()).0, 200, "the host still serves");
 }
 
+/// `ctx.runs.get` from a handler: the run's status and steps as the admin
+/// API has them; an unknown run is a 404 saying so.
+fn a_handler_reads_a_runs_status_and_steps(store: Store) {
+    let (host, store) = Host::start_on(store, &[RUNS]);
+    let id = start(&host, "flaky", json!({"tag": "g", "failures": 1, "permanent": false, "attempts": 3}));
+    ended(&host, &store, &id, "completed");
+    let (status, run) = host.send("GET", &format!("/webhook/run?id={id}"), Vec::new());
+    assert_eq!(status, 200, "{run}");
+    assert_eq!(run["status"], "completed");
+    assert_eq!(run["output"], json!({"attempt": 2}));
+    assert_eq!(
+        run["steps"],
+        json!([{"kind": "step", "name": "charge", "status": "completed", "attempts": 2, "error": null}])
+    );
+    let (status, body) = host.send("GET", "/webhook/run?id=no-such-run", Vec::new());
+    assert_eq!((status, body["error"].as_str()), (404, Some("no run no-such-run")));
+}
+
 fn error_of(run: &Value) -> &str {
     run["error"].as_str().unwrap_or_else(|| panic!("no error in {run:#}"))
 }
 
 on_each_store!(
     hostile_runs_fail_alone,
+    a_handler_reads_a_runs_status_and_steps,
     a_run_completes_its_steps_each_journaled_once_with_its_execution,
     a_run_killed_in_its_sleep_between_steps_resumes_at_its_time_after_a_restart,
     a_run_stopped_in_its_sleep_resumes_when_the_host_comes_back_after_its_wake_time,

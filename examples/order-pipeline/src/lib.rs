@@ -110,7 +110,10 @@ fn order_status(ctx: &Context, req: Request) -> Result<Response> {
         }
         None => return Err(Error::not_found(format!("no order {id}"))),
     };
+    // The run's own account: its status and how far each step got.
+    let run = run_id.as_deref().map(|id| ctx.runs.get(id)).transpose()?;
     record.insert("runId".into(), json!(run_id));
+    record.insert("run".into(), json!(run));
     Ok(Response::json(200, &record))
 }
 

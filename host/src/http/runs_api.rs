@@ -95,12 +95,7 @@ pub(super) async fn list(State(app): State<AppState>, Query(q): Query<ListQuery>
 /// `GET /api/runs/{id}`: the run with its input, output or error, and its
 /// journal, then the entry it is suspended in.
 pub(super) async fn show(State(app): State<AppState>, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let (run, journal) = blocking(move || {
-        let run = app.runs.get(None, &id)?;
-        let journal = app.runs.store().journal(&id)?;
-        Ok((run, journal))
-    })
-    .await?;
+    let (run, journal) = blocking(move || Ok(app.runs.with_journal(None, &id)?)).await?;
     let mut steps: Vec<Value> = journal
         .iter()
         .map(|e| {

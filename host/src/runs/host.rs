@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{RunError, Runs, Start};
+use super::{Entry, Run, RunError, Runs, Start};
 use crate::bindings::runs as wit;
 use crate::storage::StorageError;
 
@@ -48,7 +48,37 @@ fn to_wit(e: RunError) -> wit::RunError {
     }
 }
 
+/// A run and its journal as the guest sees them.
+fn run_info(run: Run, journal: Vec<Entry>) -> wit::RunInfo {
+    let mut steps: Vec<wit::StepInfo> = journal
+        .into_iter()
+        .map(|e| wit::StepInfo {
+            kind: e.kind.as_str().into(),
+            name: e.name,
+            status: if e.error.is_some() { "failed" } else { "completed" }.into(),
+            attempts: e.attempts.len() as u32,
+            error: e.error,
+        })
+        .collect();
+    if let Some(p) = run.pending {
+        let error = p.attempts.last().and_then(|a| a.error.clone());
+        steps.push(wit::StepInfo {
+            kind: p.kind.as_str().into(),
+            name: p.name,
+            status: run.status.as_str().into(),
+            attempts: p.attempts.len() as u32,
+            error,
+        });
+    }
+    wit::RunInfo { status: run.status.as_str().into(), output: run.output, error: run.error, steps }
+}
+
 impl wit::Host for RunsCtx {
+    async fn get(&mut self, run_id: String) -> Result<wit::RunInfo, wit::RunError> {
+        let found = self.blocking(move |runs, caller| runs.with_journal(Some(caller), &run_id)).await;
+        found.map(|(run, journal)| run_info(run, journal)).map_err(to_wit)
+    }
+
     async fn start(
         &mut self,
         name: String,

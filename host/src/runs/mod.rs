@@ -108,7 +108,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Step => "step",
             Kind::Sleep => "sleep",
@@ -429,6 +429,13 @@ impl Runs {
             Some(run) if workflow.is_none_or(|w| w == run.workflow) => Ok(run),
             _ => Err(no_run(id)),
         }
+    }
+
+    /// Run `id` (with `workflow`, only that workflow's) and its journal.
+    pub fn with_journal(&self, workflow: Option<&str>, id: &str) -> Result<(Run, Vec<Entry>), RunError> {
+        let run = self.get(workflow, id)?;
+        let journal = self.store.journal(id)?;
+        Ok((run, journal))
     }
 
     /// Cancels a run that has not ended; an invocation under way loses its

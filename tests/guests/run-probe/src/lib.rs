@@ -6,7 +6,8 @@
 //!   or a run error's status with `{"error"}`;
 //! - `POST /event` `{"runId", "name", "payload"}`: sends the event; 202 `{}`;
 //! - `GET /progress`: table `progress` as `{key: integer}` (`{}` without it);
-//! - `POST /mode` `{"mode"}`: sets `config`/`mode`, which `fickle` reads.
+//! - `POST /mode` `{"mode"}`: sets `config`/`mode`, which `fickle` reads;
+//! - `GET /run?id=RUN`: the run as `ctx.runs.get` finds it, or its error.
 //!
 //! Run functions (each step's KV writes go to table `progress`):
 //! - `steps` `{"tag", "steps": n, "stepMs"}`: steps `step-0`…`step-{n-1}`,
@@ -40,6 +41,7 @@ floww::workflow! {
     "/event" => event,
     GET "/progress" => progress,
     "/mode" => mode,
+    GET "/run" => run_info,
     run "steps" => steps,
     run "flaky" => flaky,
     run "sleepy" => sleepy,
@@ -87,6 +89,11 @@ fn progress(ctx: &Context, _req: Request) -> Result<Response> {
     };
     let counts: Map<String, Value> = items.into_iter().map(|item| (item.key, json!(item.value))).collect();
     Ok(Response::json(200, &counts))
+}
+
+fn run_info(ctx: &Context, req: Request) -> Result<Response> {
+    let id = req.query("id").ok_or_else(|| Error::bad_request("?id= names the run"))?;
+    Ok(Response::json(200, &ctx.runs.get(id)?))
 }
 
 #[derive(Deserialize)]
