@@ -45,13 +45,14 @@ impl Steps<'_> {
     }
 
     /// Runs `call` on the invocation off the async workers (it reads and
-    /// writes the store), giving it the step's staged writes.
+    /// writes the store), handing it the step's staged writes: the step is
+    /// over after, and the caller says what is staged next.
     async fn blocking<T: Send + 'static>(
         &mut self,
         call: impl FnOnce(&mut Invocation, &Staging) -> Answer<T> + Send + 'static,
     ) -> wasmtime::Result<T> {
         let Some(mut invocation) = self.run.take() else { return Err(outside()) };
-        let staging = self.kv.staging.clone().unwrap_or_default();
+        let staging = self.kv.staging.take().unwrap_or_default();
         let (answer, invocation) = tokio::task::spawn_blocking(move || {
             let answer = call(&mut invocation, &staging);
             (answer, invocation)
