@@ -752,6 +752,20 @@ fn a_handler_reads_a_runs_status_and_steps(store: Store) {
     assert_eq!((status, body["error"].as_str()), (404, Some("no run no-such-run")));
 }
 
+/// A grant can't be staged: inside a step it is refused with a 400 that
+/// says so, the step fails, and the write staged before it is dropped.
+fn a_grant_inside_a_step_is_refused_and_the_step_keeps_nothing(store: Store) {
+    let (host, store) = Host::start_on(store, &[RUNS]);
+    let id = start(&host, "grant", json!(null));
+    let run = ended(&host, &store, &id, "failed");
+    let refusal = "grant-permission can't be part of a step (its effects can't be staged): call it outside the step";
+    assert_eq!(error_of(&run), refusal, "{run:#}");
+    assert_eq!(run["steps"][0]["error"], refusal, "{run:#}");
+    let tables = answer(admin(&host, &store, "GET", "/kv/runs"));
+    assert_eq!(tables.status, 200, "{}", tables.json);
+    assert!(!tables.json.to_string().contains("shared"), "the staged write was kept: {}", tables.json);
+}
+
 fn error_of(run: &Value) -> &str {
     run["error"].as_str().unwrap_or_else(|| panic!("no error in {run:#}"))
 }
@@ -759,6 +773,7 @@ fn error_of(run: &Value) -> &str {
 on_each_store!(
     hostile_runs_fail_alone,
     a_handler_reads_a_runs_status_and_steps,
+    a_grant_inside_a_step_is_refused_and_the_step_keeps_nothing,
     a_run_completes_its_steps_each_journaled_once_with_its_execution,
     a_run_killed_in_its_sleep_between_steps_resumes_at_its_time_after_a_restart,
     a_run_stopped_in_its_sleep_resumes_when_the_host_comes_back_after_its_wake_time,

@@ -28,7 +28,9 @@
 //!   another step than the journal has: non-deterministic;
 //! - `fail`: step `only` succeeds, then the run fails with "the run gave up";
 //! - `hostile` `{"how": "spin" | "panic", "inStep"}`: loops forever or
-//!   panics, inside step `bad` (2 attempts, 100 ms apart) or outside any step.
+//!   panics, inside step `bad` (2 attempts, 100 ms apart) or outside any step;
+//! - `grant`: step `share` writes an item, then grants `probe-reader` a read
+//!   on its table, which a step may not (one attempt).
 
 use std::time::Duration;
 
@@ -49,6 +51,7 @@ floww::workflow! {
     run "fickle" => fickle,
     run "fail" => fail,
     run "hostile" => hostile,
+    run "grant" => grant,
 }
 
 const PROGRESS: &str = "progress";
@@ -222,5 +225,14 @@ fn hostile(ctx: &RunContext, input: Hostile) -> Result<Value> {
     let retry =
         Retry { attempts: 2, initial: Duration::from_millis(100), factor: 1.0, max: Duration::from_millis(100) };
     ctx.step_with("bad", retry, misbehave)?;
+    Ok(Value::Null)
+}
+
+fn grant(ctx: &RunContext, _input: Value) -> Result<Value> {
+    ctx.step_with("share", Retry::none(), || {
+        ctx.kv.set("shared", "k", &1)?;
+        ctx.kv.grant_permission("shared", "probe-reader", floww::Access { read: true, write: false })?;
+        Ok(())
+    })?;
     Ok(Value::Null)
 }
