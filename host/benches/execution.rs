@@ -85,6 +85,7 @@ impl Bench {
             timeout: None,
             allowlist: &deployment.manifest.allow_http,
             run: None,
+            instance_reuse: None,
         };
         let execution = self.host.runtime.run(&deployment.workflow, job, request);
         let execution = self.rt.block_on(execution);

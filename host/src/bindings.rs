@@ -17,6 +17,8 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
+/// A workflow instance's exports, found in it.
+pub use self::Workflow as WorkflowExports;
 pub use self::exports::floww::workflow::handler::{
     Cron, CronEvent, Guest as Handler, Manual, Request, Response, Trigger, Webhook,
 };

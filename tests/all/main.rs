@@ -9,6 +9,7 @@ mod dev;
 mod durability;
 mod egress;
 mod harness;
+mod instance_reuse;
 mod kv_api;
 mod kv_ops;
 mod kv_store_example;

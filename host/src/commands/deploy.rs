@@ -30,6 +30,13 @@ pub struct DeployCommand {
     #[arg(long, value_name = "ENTRY")]
     deny_http: Vec<String>,
 
+    /// Executions one instance of this workflow serves before it is dropped
+    /// [default: the host's --instance-reuse, normally 1: a fresh instance
+    /// per execution]. More keeps an instance warm between executions, with
+    /// its memory and globals (see SECURITY.md).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    instance_reuse: Option<u32>,
+
     #[command(flatten)]
     client: ClientOptions,
 }
@@ -66,6 +73,9 @@ impl DeployCommand {
         if !self.deny_http.is_empty() {
             url.query_pairs_mut().append_pair("denyHttp", &self.deny_http.join(","));
         }
+        if let Some(n) = self.instance_reuse {
+            url.query_pairs_mut().append_pair("instanceReuse", &n.to_string());
+        }
         let workflow = client.send(client.put(url).body(bytes))?;
         println!("Deployed {id} ({} bytes, sha256 {})", workflow["size"], workflow["sha256"].as_str().unwrap_or("?"));
         print_triggers(&workflow);
@@ -98,5 +108,11 @@ pub fn print_triggers(workflow: &Value) {
     }
     if !denied.is_empty() {
         println!("  HTTP   removed by the operator: {}", denied.join(", "));
+    }
+    match workflow["instanceReuse"].as_u64() {
+        Some(n) if n > 1 => {
+            println!("  REUSE  one instance serves up to {n} executions (memory and globals carry over)")
+        }
+        _ => {}
     }
 }

@@ -73,6 +73,13 @@ pub struct ServeOptions {
     #[arg(long, env = "FLOWW_ALLOW_PRIVATE_EGRESS")]
     allow_private_egress: bool,
 
+    /// Executions one instance serves before it is dropped, for workflows
+    /// deployed without an --instance-reuse of their own. 1 gives every
+    /// execution a fresh instance; more keeps an instance warm between a
+    /// workflow's executions, with its memory and globals (see SECURITY.md).
+    #[arg(long, env = "FLOWW_INSTANCE_REUSE", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    instance_reuse: u32,
+
     /// Acknowledge KV writes before they reach the disk (faster; a crash may
     /// lose the last half second of writes).
     #[arg(long, env = "FLOWW_NO_FSYNC", conflicts_with = "store")]
@@ -187,6 +194,7 @@ impl ServeOptions {
                 memory_bytes: self.memory_mib as usize * 1024 * 1024,
                 concurrency: self.max_concurrency as usize,
                 private_egress: self.allow_private_egress,
+                instance_reuse: self.instance_reuse,
             },
             max_queue: self.max_queue,
             http: HttpLimits { request_body: self.body_limit, response_body: self.response_limit },

@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use self::admission::{Admission, Busy, Slot};
 use crate::egress::HttpCall;
 use crate::executions::{Executions, Record, Status};
-use crate::registry::Deployment;
+use crate::registry::{Deployment, Manifest};
 use crate::runs::Invocation;
 use crate::runtime::{ExecError, Execution, Export, Job, LogLine, Runtime, cut};
 use crate::storage::now_ms;
@@ -142,6 +142,11 @@ impl Executor {
     }
 
     /// Executions running now.
+    /// Executions one instance of the workflow `manifest` describes serves.
+    pub fn instance_reuse(&self, manifest: &Manifest) -> u32 {
+        self.runtime.instance_reuse(manifest.instance_reuse)
+    }
+
     pub fn running(&self) -> usize {
         self.admission.running()
     }
@@ -233,6 +238,7 @@ impl Admitted<'_> {
                     timeout: manifest.timeout(),
                     allowlist: &manifest.allow_http,
                     run: invocation,
+                    instance_reuse: manifest.instance_reuse,
                 };
                 runtime.run(&deployment.workflow, job, &export).await
             })

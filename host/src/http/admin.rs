@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
@@ -24,7 +25,7 @@ pub(super) async fn blocking<T: Send + 'static>(
 
 /// A workflow as the API shows it: its triggers with full URLs for this host
 /// (webhooks, then crons with their next tick, then manual triggers).
-fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
+fn describe(app: &AppState, d: &Deployment, headers: &HeaderMap) -> Value {
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     let m = &d.manifest;
     let webhooks = m.routes.iter().map(|r| {
@@ -68,6 +69,7 @@ fn describe(d: &Deployment, headers: &HeaderMap) -> Value {
         "timeoutMs": m.timeout_ms,
         "allowHttp": m.allow_http,
         "deniedHttp": m.denied_http,
+        "instanceReuse": app.executor.instance_reuse(m),
     })
 }
 
@@ -78,33 +80,42 @@ pub(super) struct DeployQuery {
     timeout: Option<f64>,
     /// `allow_http` entries to remove, separated by commas.
     deny_http: Option<String>,
+    /// Executions one instance serves, instead of the host's default.
+    instance_reuse: Option<u32>,
 }
 
 /// `PUT /api/workflows/{id}` with the component as the body.
 pub(super) async fn deploy(
     State(app): State<AppState>,
     Path(id): Path<String>,
-    Query(query): Query<DeployQuery>,
+    query: Result<Query<DeployQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::BadRequest(e.body_text()))?;
     let timeout = match query.timeout {
         None => None,
         Some(s) if s > 0.0 && s <= 3600.0 => Some(Duration::from_secs_f64(s)),
         Some(_) => return Err(ApiError::BadRequest("timeout must be between 0 and 3600 seconds".into())),
     };
+    if query.instance_reuse == Some(0) {
+        return Err(ApiError::BadRequest(
+            "instanceReuse must be 1 (a fresh instance per execution) or more (executions one instance serves)".into(),
+        ));
+    }
     let existed = app.registry.get(&id).is_some();
     let deny_http = query.deny_http.iter().flat_map(|d| d.split(',')).map(|e| e.trim().to_owned()).collect();
-    let options = DeployOptions { timeout, deny_http };
-    let deployment = blocking(move || Ok(app.registry.deploy(&id, &body, options)?)).await?;
+    let options = DeployOptions { timeout, deny_http, instance_reuse: query.instance_reuse };
+    let registry = app.registry.clone();
+    let deployment = blocking(move || Ok(registry.deploy(&id, &body, options)?)).await?;
     tracing::info!(workflow = %deployment.manifest.id, sha256 = %deployment.manifest.sha256, "deployed via the admin API");
     let status = if existed { StatusCode::OK } else { StatusCode::CREATED };
-    Ok((status, Json(describe(&deployment, &headers))))
+    Ok((status, Json(describe(&app, &deployment, &headers))))
 }
 
 /// `GET /api/workflows`
 pub(super) async fn list(State(app): State<AppState>, headers: HeaderMap) -> Json<Value> {
-    let workflows: Vec<Value> = app.registry.list().iter().map(|d| describe(d, &headers)).collect();
+    let workflows: Vec<Value> = app.registry.list().iter().map(|d| describe(&app, d, &headers)).collect();
     Json(json!({ "workflows": workflows }))
 }
 
@@ -116,7 +127,7 @@ pub(super) async fn get(
 ) -> Result<Json<Value>, ApiError> {
     let deployment =
         app.registry.get(&id).ok_or_else(|| ApiError::NotFound(format!("no workflow {id:?} is deployed")))?;
-    Ok(Json(describe(&deployment, &headers)))
+    Ok(Json(describe(&app, &deployment, &headers)))
 }
 
 /// `DELETE /api/workflows/{id}`: its webhooks stop; its tables stay.

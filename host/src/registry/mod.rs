@@ -70,6 +70,9 @@ pub struct Manifest {
     pub allow_http: Allowlist,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub denied_http: Vec<String>,
+    /// Executions one instance serves; `None` takes the host's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_reuse: Option<u32>,
 }
 
 impl Manifest {
@@ -96,6 +99,8 @@ pub struct DeployOptions {
     pub timeout: Option<Duration>,
     /// Entries of the workflow's `allow_http` the operator removes.
     pub deny_http: Vec<String>,
+    /// Executions one instance serves, instead of the host's default.
+    pub instance_reuse: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -262,6 +267,7 @@ impl Registry {
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
             allow_http,
             denied_http: options.deny_http,
+            instance_reuse: options.instance_reuse,
         };
         self.store.save(&manifest, bytes)?;
         let deployment = Arc::new(Deployment { manifest, workflow });
@@ -412,6 +418,7 @@ mod tests {
             timeout_ms: None,
             allow_http: Allowlist::default(),
             denied_http: Vec::new(),
+            instance_reuse: None,
         }
     }
 

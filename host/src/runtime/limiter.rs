@@ -12,27 +12,32 @@ pub struct ExecutionLimits {
     memory_left: usize,
     /// Bytes granted to the growth under way, given back if it fails.
     growing: usize,
+    /// A growth was refused: the instance is at its cap, so it is not reused.
+    refused: bool,
 }
 
 impl ExecutionLimits {
     /// `limits` for each memory and table, and `memory_bytes` for all the
     /// execution's memories together.
     pub fn new(limits: StoreLimits, memory_bytes: usize) -> Self {
-        Self { limits, memory_left: memory_bytes, growing: 0 }
+        Self { limits, memory_left: memory_bytes, growing: 0, refused: false }
+    }
+
+    /// Whether a memory growth was ever refused.
+    pub fn hit_memory_cap(&self) -> bool {
+        self.refused
     }
 }
 
 impl ResourceLimiter for ExecutionLimits {
     fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
         let more = desired.saturating_sub(current);
-        if more > self.memory_left {
-            return Ok(false);
-        }
-        let allowed = self.limits.memory_growing(current, desired, maximum)?;
+        let allowed = more <= self.memory_left && self.limits.memory_growing(current, desired, maximum)?;
         if allowed {
             self.memory_left -= more;
             self.growing = more;
         }
+        self.refused |= !allowed;
         Ok(allowed)
     }
 
@@ -122,6 +127,8 @@ mod tests {
         assert!(limits.memory_growing(0, 60 * MIB, None).unwrap());
         limits.memory_grow_failed(wasmtime::Error::msg("the OS said no")).unwrap();
         assert!(limits.memory_growing(0, 100 * MIB, None).unwrap(), "the failed 60 MiB were given back");
+        assert!(!limits.hit_memory_cap(), "a failure of the OS is no refusal");
         assert!(!limits.memory_growing(0, 64 * 1024, None).unwrap(), "the budget is spent");
+        assert!(limits.hit_memory_cap());
     }
 }

@@ -25,6 +25,7 @@ pub struct LogLine {
 }
 
 /// Who is logging, bound by the host per execution, and what it logged.
+#[derive(Default)]
 pub struct GuestLog {
     workflow: Arc<str>,
     execution: Box<str>,

@@ -2,8 +2,9 @@
 //! (clocks and random only: no files, env or sockets), `wasi:http` outgoing
 //! requests (sent by `egress`, under the workflow's allowlist) plus our `kv`
 //! and `log` imports, and one fresh `Store` and instance per execution, so nothing
-//! leaks between executions. It knows nothing of HTTP, of triggers or of the
-//! registry: its caller says which [`Export`] to call, for which workflow.
+//! leaks between executions, unless the workflow opts in to instance reuse
+//! (`warm`). It knows nothing of HTTP, of triggers or of the registry: its
+//! caller says which [`Export`] to call, for which workflow.
 //!
 //! Executions are async: each runs on a fiber of its own, on whichever
 //! async worker polls it, and yields every epoch tick, so a guest that
@@ -23,6 +24,7 @@ mod limiter;
 mod log;
 mod pool;
 mod steps;
+mod warm;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -39,7 +41,9 @@ use self::limiter::ExecutionLimits;
 use self::log::GuestLog;
 pub use self::log::{LogLine, MAX_TEXT_BYTES, cut};
 use self::pool::{DEPLOY_SLOTS, Slots};
-use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowIndices};
+pub use self::warm::IDLE_TIMEOUT;
+use self::warm::{WarmInstances, WarmPool};
+use crate::bindings::{CronEvent, Handler, Request, Response, Trigger, WorkflowExports, WorkflowIndices};
 use crate::egress::{Allowlist, Egress, HttpCall};
 use crate::kv::{Kv, KvCtx};
 use crate::runs::{Invocation, Runs, RunsCtx};
@@ -67,11 +71,20 @@ pub struct Limits {
     /// Guests may reach addresses that are not public (loopback, private,
     /// link-local…) through any allowlist entry, not only one naming them.
     pub private_egress: bool,
+    /// Executions an instance serves before it is dropped, for workflows
+    /// deployed without a choice of their own: 1 is a fresh instance each.
+    pub instance_reuse: u32,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(30), memory_bytes: 128 << 20, concurrency: 32, private_egress: false }
+        Self {
+            timeout: Duration::from_secs(30),
+            memory_bytes: 128 << 20,
+            concurrency: 32,
+            private_egress: false,
+            instance_reuse: 1,
+        }
     }
 }
 
@@ -97,9 +110,18 @@ pub enum ExecError {
 }
 
 /// A compiled and linked workflow, ready to be instantiated per execution.
-/// Workflows made from the same component share its code.
+/// Workflows made from the same component share its code; each has its own
+/// warm instances.
 pub struct Workflow {
     code: Arc<Code>,
+    warm: Arc<WarmPool<WarmInstance>>,
+}
+
+/// An instance waiting for its workflow's next execution, in its store.
+struct WarmInstance {
+    store: Store<ExecutionState>,
+    instance: Instance,
+    exports: WorkflowExports,
 }
 
 struct Code {
@@ -127,6 +149,11 @@ pub trait Export: Send + Sync {
         handler: &Handler,
         store: &mut Store<ExecutionState>,
     ) -> impl Future<Output = wasmtime::Result<Self::Output>> + Send;
+
+    /// Whether the instance can serve another execution after `output`.
+    fn leaves_instance_usable(_output: &Self::Output) -> bool {
+        true
+    }
 }
 
 /// `handle-webhook`: the guest's response.
@@ -203,9 +230,14 @@ impl Export for RunCall {
         match func.call_async(&mut *store, (&self.name, &self.input)).await {
             Ok((returned,)) => Ok(RunOutput::Returned(returned)),
             // The trap a suspension raised is no failure of the guest's.
-            Err(_) if store.data().run.as_ref().is_some_and(|run| run.stop.is_some()) => Ok(RunOutput::Stopped),
+            Err(_) if store.data().now.run.as_ref().is_some_and(|run| run.stop.is_some()) => Ok(RunOutput::Stopped),
             Err(trap) => Err(trap),
         }
+    }
+
+    /// A stopped guest trapped: its instance can't be entered again.
+    fn leaves_instance_usable(output: &RunOutput) -> bool {
+        matches!(output, RunOutput::Returned(_))
     }
 }
 
@@ -267,19 +299,36 @@ impl Export for Declarations {
     }
 }
 
-/// What a store holds for one execution.
+/// What a store holds: what lives as long as its instance (for a reused
+/// instance, across executions), and what belongs to the execution `now`.
 pub struct ExecutionState {
     wasi: WasiCtx,
     table: ResourceTable,
+    http: WasiHttpCtx,
+    limits: ExecutionLimits,
+    now: ExecutionCtx,
+}
+
+/// What one execution gets from the host: its identity, KV context, log,
+/// deadline, secrets and run. Set anew for every execution, never carried
+/// over to the next one on a reused instance.
+struct ExecutionCtx {
     kv: KvCtx,
     log: GuestLog,
     runs: RunsCtx,
     /// The run a `handle-run` call invokes.
     run: Option<Invocation>,
     secrets: SecretsCtx,
-    http: WasiHttpCtx,
     egress: Egress,
-    limits: ExecutionLimits,
+}
+
+impl ExecutionState {
+    /// What the execution under way leaves behind: its run, log lines and
+    /// outbound requests.
+    fn finish(&mut self) -> (Option<Invocation>, Vec<LogLine>, Vec<HttpCall>) {
+        let now = &mut self.now;
+        (now.run.take(), std::mem::take(&mut now.log).into_lines(), now.egress.calls())
+    }
 }
 
 impl WasiView for ExecutionState {
@@ -290,7 +339,7 @@ impl WasiView for ExecutionState {
 
 impl WasiHttpView for ExecutionState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { hooks: &mut self.egress, table: &mut self.table, ctx: &mut self.http }
+        WasiHttpCtxView { hooks: &mut self.now.egress, table: &mut self.table, ctx: &mut self.http }
     }
 }
 
@@ -307,6 +356,7 @@ pub struct Runtime {
     /// Instance slots of the pool, for executions and for deploys.
     execution_slots: Slots,
     deploy_slots: Slots,
+    warm: Arc<WarmInstances<WarmInstance>>,
 }
 
 impl Runtime {
@@ -327,10 +377,10 @@ impl Runtime {
         let mut linker: Linker<ExecutionState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        KvCtx::add_to_linker(&mut linker, |s| &mut s.kv)?;
-        GuestLog::add_to_linker(&mut linker, |s| &mut s.log)?;
-        SecretsCtx::add_to_linker(&mut linker, |s| &mut s.secrets)?;
-        RunsCtx::add_to_linker(&mut linker, |s| &mut s.runs)?;
+        KvCtx::add_to_linker(&mut linker, |s| &mut s.now.kv)?;
+        GuestLog::add_to_linker(&mut linker, |s| &mut s.now.log)?;
+        SecretsCtx::add_to_linker(&mut linker, |s| &mut s.now.secrets)?;
+        RunsCtx::add_to_linker(&mut linker, |s| &mut s.now.runs)?;
         steps::add_to_linker(&mut linker)?;
 
         let code = CodeCache::open(code_dir, engine.precompile_compatibility_hash())
@@ -347,6 +397,7 @@ impl Runtime {
             code,
             execution_slots: Slots::new(limits.concurrency.max(1)),
             deploy_slots: Slots::new(DEPLOY_SLOTS),
+            warm: WarmInstances::new(pool::warm_slots(&limits)),
         })
     }
 
@@ -363,13 +414,13 @@ impl Runtime {
                 Ok(code)
             }
         })?;
-        Ok(Workflow { code })
+        Ok(Workflow { code, warm: self.warm.pool() })
     }
 
     /// The code of component `sha256` if it is in use or cached on disk.
     pub fn cached(&self, sha256: &str) -> Option<Workflow> {
         let code = self.code.get_or_make(sha256, || self.read_cached(sha256).ok_or(())).ok()?;
-        Some(Workflow { code })
+        Some(Workflow { code, warm: self.warm.pool() })
     }
 
     /// Removes the cached code of every component but those in `used`.
@@ -413,12 +464,20 @@ impl Runtime {
         workflow_id: &str,
         timeout: Option<Duration>,
     ) -> Result<Declared, ExecError> {
-        let job = Job { workflow_id, execution_id: "deploy", timeout, allowlist: &Allowlist::default(), run: None };
+        let job = Job {
+            workflow_id,
+            execution_id: "deploy",
+            timeout,
+            allowlist: &Allowlist::default(),
+            run: None,
+            instance_reuse: Some(1),
+        };
         let execution = self.execute(&self.deploy_slots, &self.closed_kv, Arc::default(), workflow, job, &Declarations);
         wasmtime_wasi::runtime::in_tokio(execution).result
     }
 
-    /// Runs `export` through a fresh instance of `workflow`, as `job` says.
+    /// Runs `export` through an instance of `workflow` (a fresh one unless
+    /// it reuses them), as `job` says.
     pub async fn run<E: Export>(&self, workflow: &Workflow, job: Job<'_>, export: &E) -> Execution<E::Output> {
         // Read from the store at most once a second per workflow, off the async workers.
         let secrets = match self.secrets.cached(job.workflow_id) {
@@ -445,16 +504,75 @@ impl Runtime {
         let timeout = job.timeout.unwrap_or(self.limits.timeout);
         let deadline = Instant::now() + timeout;
         let caller: Arc<str> = job.workflow_id.into();
-        let state = ExecutionState {
-            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
-            table: ResourceTable::new(),
+        let now = ExecutionCtx {
             kv: KvCtx { kv: kv.clone(), caller: caller.clone(), staging: None },
             log: GuestLog::new(caller.clone(), job.execution_id, secrets.clone()),
             runs: RunsCtx { runs: self.runs.clone(), caller: caller.clone() },
             run: job.run,
             secrets: SecretsCtx { values: secrets.clone() },
-            http: WasiHttpCtx::new(),
             egress: Egress::new(caller, job.allowlist.clone(), secrets.clone(), self.limits.private_egress, deadline),
+        };
+        let reuse = self.instance_reuse(job.instance_reuse);
+        let warm = if reuse > 1 { workflow.warm.take() } else { None };
+        let (mut store, mut warm, uses) = match warm {
+            Some((WarmInstance { mut store, instance, exports }, uses)) => {
+                store.data_mut().now = now;
+                (store, Some((instance, exports)), uses)
+            }
+            None => (self.new_store(now), None, 0),
+        };
+        // The deadline is a wall-clock instant. Running wasm checks it at every
+        // epoch tick (and yields to the other tasks of its worker); a guest
+        // blocked in a host call (a sleep, a KV write) is dropped by the timer.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
+        });
+
+        let run = async {
+            let (instance, exports) = match warm.take() {
+                Some(warm) => warm,
+                None => {
+                    let instance = workflow.code.pre.instantiate_async(&mut store).await?;
+                    let exports = workflow.code.indices.load(&mut store, &instance)?;
+                    (instance, exports)
+                }
+            };
+            let output = export.call(&instance, exports.floww_workflow_handler(), &mut store).await?;
+            Ok((output, instance, exports))
+        };
+        let result = match tokio::time::timeout_at(deadline.into(), run).await {
+            Ok(result) => result.map_err(|e: wasmtime::Error| match e.downcast_ref::<Trap>() {
+                Some(Trap::Interrupt) => ExecError::Timeout(timeout),
+                _ => ExecError::Trap(e),
+            }),
+            Err(_) => Err(ExecError::Timeout(timeout)),
+        };
+        let (run, logs, http) = store.data_mut().finish();
+        // An instance that failed in any way, or reached its memory cap or
+        // its count of uses, is dropped (before the slot, so it is back in
+        // the allocator first); one that may serve again waits warm.
+        let result = result.map(|(output, instance, exports)| {
+            let uses = uses + 1;
+            if uses < reuse && E::leaves_instance_usable(&output) && !store.data().limits.hit_memory_cap() {
+                workflow.warm.put(WarmInstance { store, instance, exports }, uses);
+            }
+            output
+        });
+        Execution { result, run, logs, http, secrets }
+    }
+
+    /// Executions one instance serves: a workflow's `choice`, or the host's default.
+    pub fn instance_reuse(&self, choice: Option<u32>) -> u32 {
+        choice.unwrap_or(self.limits.instance_reuse)
+    }
+
+    /// A store for a new instance, with the execution `now`.
+    fn new_store(&self, now: ExecutionCtx) -> Store<ExecutionState> {
+        let state = ExecutionState {
+            wasi: WasiCtx::builder().allow_tcp(false).allow_udp(false).build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
             // Each memory and table is capped, and all memories together too.
             limits: ExecutionLimits::new(
                 StoreLimitsBuilder::new()
@@ -466,32 +584,11 @@ impl Runtime {
                     .build(),
                 self.limits.memory_bytes,
             ),
+            now,
         };
-        // Dropped before the slot, so the instance is back in the pool first.
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        // The deadline is a wall-clock instant. Running wasm checks it at every
-        // epoch tick (and yields to the other tasks of its worker); a guest
-        // blocked in a host call (a sleep, a KV write) is dropped by the timer.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_callback(move |_| {
-            if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Yield(1)) }
-        });
-
-        let run = async {
-            let instance = workflow.code.pre.instantiate_async(&mut store).await?;
-            let exports = workflow.code.indices.load(&mut store, &instance)?;
-            export.call(&instance, exports.floww_workflow_handler(), &mut store).await
-        };
-        let result = match tokio::time::timeout_at(deadline.into(), run).await {
-            Ok(result) => result.map_err(|e| match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => ExecError::Timeout(timeout),
-                _ => ExecError::Trap(e),
-            }),
-            Err(_) => Err(ExecError::Timeout(timeout)),
-        };
-        let state = store.into_data();
-        Execution { result, run: state.run, logs: state.log.into_lines(), http: state.egress.calls(), secrets }
+        store
     }
 }
 
@@ -505,6 +602,8 @@ pub struct Job<'a> {
     pub allowlist: &'a Allowlist,
     /// The run a `handle-run` call invokes.
     pub run: Option<Invocation>,
+    /// Overrides the host's [`Limits::instance_reuse`].
+    pub instance_reuse: Option<u32>,
 }
 
 /// Says what to do with bytes that are no component before wasmtime parses

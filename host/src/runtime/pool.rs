@@ -9,9 +9,11 @@
 //! reset by `memset` instead of `madvise` (see BENCHMARKS.md for the figures).
 //!
 //! The pool has a fixed number of instance slots: `concurrency` for webhooks
-//! (which `Admission` already bounds) plus [`DEPLOY_SLOTS`] for the `triggers`
-//! call of deploys. [`Slots`] makes a caller wait for a free slot rather than
-//! fail, so nothing outside the runtime has to know the pool's size.
+//! (which `Admission` already bounds), as many for instances waiting warm
+//! between executions ([`warm_slots`]), plus [`DEPLOY_SLOTS`] for the
+//! `triggers` call of deploys. [`Slots`] makes a caller wait for a free slot
+//! rather than fail, so nothing outside the runtime has to know the pool's
+//! size.
 
 use tokio::sync::{Semaphore, SemaphorePermit};
 use wasmtime::{Enabled, InstanceAllocationStrategy, PoolingAllocationConfig};
@@ -40,16 +42,23 @@ const TABLE_KEEP_RESIDENT: usize = 64 << 10;
 /// Address space the pool may reserve (it is reserved, not used: the pages are
 /// `PROT_NONE` until an instance grows into them). Each memory slot reserves
 /// 4 GiB plus guard pages, so that wasm bounds checks compile away; beyond this
-/// budget (a `--max-concurrency` in the thousands) instances are allocated on
+/// budget (a `--max-concurrency` around 1,000 and more: each may also keep an
+/// instance warm) instances are allocated on
 /// demand instead.
 const MAX_RESERVED_BYTES: u64 = 32 << 40;
 /// The reservation of one memory slot: the 4 GiB default of 64-bit hosts,
 /// and a 32 MiB guard region on each side.
 const MEMORY_SLOT_BYTES: u64 = (4 << 30) + 2 * (32 << 20);
 
+/// Instances that may wait warm for their workflow's next execution, over
+/// all workflows: as many as may run at once.
+pub fn warm_slots(limits: &Limits) -> usize {
+    limits.concurrency.max(1)
+}
+
 /// The instance allocator for an engine serving `limits`.
 pub fn allocation_strategy(limits: &Limits) -> InstanceAllocationStrategy {
-    let instances = limits.concurrency + DEPLOY_SLOTS;
+    let instances = limits.concurrency.max(1) + warm_slots(limits) + DEPLOY_SLOTS;
     let memories = instances as u64 * u64::from(MEMORIES_PER_COMPONENT);
     let tables = instances as u64 * u64::from(TABLES_PER_COMPONENT);
     let reserved = memories * MEMORY_SLOT_BYTES + tables * (MAX_TABLE_ELEMENTS as u64 * 8);

@@ -27,7 +27,11 @@ impl HasData for StepsView {
 }
 
 pub fn add_to_linker(linker: &mut wasmtime::component::Linker<ExecutionState>) -> wasmtime::Result<()> {
-    wit::add_to_linker::<ExecutionState, StepsView>(linker, |s| Steps { kv: &mut s.kv, log: &s.log, run: &mut s.run })
+    wit::add_to_linker::<ExecutionState, StepsView>(linker, |s| Steps {
+        kv: &mut s.now.kv,
+        log: &s.now.log,
+        run: &mut s.now.run,
+    })
 }
 
 fn outside() -> wasmtime::Error {

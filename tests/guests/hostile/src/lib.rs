@@ -4,7 +4,8 @@
 //! network and other workflows' tables. `/hostile/remember` keeps state in
 //! globals to see whether any survives an execution. `/hostile/echo` and
 //! `/hostile/tables` behave, so tests can see what reaches a guest and what
-//! it owns.
+//! it owns. Its paths start with its workflow id (`/hostile/…` deployed as
+//! `hostile`), so tests can deploy it under several ids.
 
 use std::hint::black_box;
 use std::io;
@@ -15,21 +16,21 @@ use floww::{Access, Context, KvError, Request, Response, Result};
 use serde_json::{Value, json};
 
 floww::workflow! {
-    "/hostile/panic" => panic,
-    "/hostile/unreachable" => unreachable,
-    "/hostile/loop" => endless_loop,
-    "/hostile/sleep" => sleep,
-    "/hostile/naps" => naps,
-    "/hostile/memory" => memory,
-    "/hostile/recurse" => recurse,
-    "/hostile/escape" => escape,
-    "/hostile/huge-response" => huge_response,
-    "/hostile/kv-storm" => kv_storm,
-    "/hostile/steal" => steal,
-    "/hostile/remember" => remember,
-    GET "/hostile/echo" => echo,
-    OPTIONS "/hostile/echo" => echo,
-    GET "/hostile/tables" => tables,
+    "/{workflow}/panic" => panic,
+    "/{workflow}/unreachable" => unreachable,
+    "/{workflow}/loop" => endless_loop,
+    "/{workflow}/sleep" => sleep,
+    "/{workflow}/naps" => naps,
+    "/{workflow}/memory" => memory,
+    "/{workflow}/recurse" => recurse,
+    "/{workflow}/escape" => escape,
+    "/{workflow}/huge-response" => huge_response,
+    "/{workflow}/kv-storm" => kv_storm,
+    "/{workflow}/steal" => steal,
+    "/{workflow}/remember" => remember,
+    GET "/{workflow}/echo" => echo,
+    OPTIONS "/{workflow}/echo" => echo,
+    GET "/{workflow}/tables" => tables,
     cors ["https://app.example.com"],
 }
 
