@@ -210,6 +210,9 @@ pub struct Listed<T> {
     pub more: bool,
 }
 
+/// Resolves once writes are durable (or their flush failed).
+pub type Durable = std::pin::Pin<Box<dyn Future<Output = StorageResult<()>> + Send>>;
+
 /// Storage for tables, their owners and grants, and items.
 ///
 /// Every method that returns `Ok` after a change has made it durable (unless
@@ -248,6 +251,22 @@ pub trait Backend: Send + Sync + 'static {
         writes: &[Write<'_>],
         now_ms: u64,
     ) -> Result<Vec<Written>, WriteError>;
+    /// [`write`](Backend::write), returning once the writes are applied and
+    /// before they are durable, with what to await before acknowledging
+    /// them: for a backend whose writes only touch local pages (reads don't
+    /// [wait](Backend::reads_wait)), so the host applies a guest's write on
+    /// its async worker and holds no thread while the flush runs. By default
+    /// the writes are durable on return.
+    fn write_in_place(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<(Vec<Written>, Durable), WriteError> {
+        let written = self.write(owner, new_tables, writes, now_ms)?;
+        Ok((written, Box::pin(std::future::ready(Ok(())))))
+    }
     fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>>;
     fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>>;
     /// Removes `table` with its items and grants if `owner` owns it, so the

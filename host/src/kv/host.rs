@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::{Access, Item, Kv, KvError, ListOptions, Permission, Staging, Write, Written};
+use super::{Access, BatchError, Item, Kv, KvError, ListOptions, Permission, Staging, Write, Written};
 use crate::bindings::kv as wit;
 use crate::storage::StorageError;
 
@@ -123,6 +123,21 @@ impl KvCtx {
         }
     }
 
+    /// Applies `writes` outside a step: here, waiting for their flush without
+    /// holding a thread, when the store's writes only touch local pages;
+    /// otherwise on the blocking pool.
+    async fn write(&self, writes: Vec<wit::Write>) -> Result<Vec<Written>, BatchError> {
+        if self.kv.reads_wait() {
+            return self
+                .waiting(move |kv, caller| kv.write(caller, &writes.iter().map(write_of).collect::<Vec<_>>()))
+                .await;
+        }
+        let (written, durable) =
+            self.kv.write_in_place(&self.caller, &writes.iter().map(write_of).collect::<Vec<_>>())?;
+        durable.await.map_err(|e| BatchError { index: 0, error: e.into() })?;
+        Ok(written)
+    }
+
     /// Whether a step is open: calls go to its staged writes.
     fn in_step(&self) -> bool {
         self.staging.is_some()
@@ -171,7 +186,7 @@ impl KvCtx {
         let result = if self.in_step() {
             self.staged(move |kv, caller, st| kv.write_staged(caller, st, &[write_of(&write)])).await
         } else {
-            self.waiting(move |kv, caller| kv.write(caller, &[write_of(&write)])).await
+            self.write(vec![write]).await
         };
         counted(operation, result.map(|mut written| written.remove(0)).map_err(|e| e.error))
     }
@@ -231,7 +246,7 @@ impl wit::Host for KvCtx {
             })
             .await
         } else {
-            self.waiting(move |kv, caller| kv.write(caller, &writes.iter().map(write_of).collect::<Vec<_>>())).await
+            self.write(writes).await
         };
         match result {
             Ok(written) => {

@@ -20,7 +20,7 @@ mod staging;
 use std::collections::HashSet;
 use std::sync::Arc;
 
-pub use self::backend::{Access, Backend, Item, Listed, Range, Write, Written};
+pub use self::backend::{Access, Backend, Durable, Item, Listed, Range, Write, Written};
 use self::backend::{WriteError, WriteFailure};
 pub use self::host::KvCtx;
 pub use self::postgres::PostgresBackend;
@@ -187,6 +187,26 @@ impl Kv {
     /// write would be; a write to a table that doesn't exist creates it,
     /// owned by `caller` (a delete there is not-found).
     pub fn write(&self, caller: &str, writes: &[Write<'_>]) -> Result<Vec<Written>, BatchError> {
+        self.checked_write(caller, writes, |new_tables| self.backend.write(caller, new_tables, writes, now_ms()))
+    }
+
+    /// [`write`](Self::write), applied here and made durable by the
+    /// [`Durable`] it returns, which the caller awaits before acknowledging
+    /// the writes. For stores whose reads don't [wait](Self::reads_wait).
+    pub fn write_in_place(&self, caller: &str, writes: &[Write<'_>]) -> Result<(Vec<Written>, Durable), BatchError> {
+        self.checked_write(caller, writes, |new_tables| {
+            self.backend.write_in_place(caller, new_tables, writes, now_ms())
+        })
+    }
+
+    /// Checks `writes` against the caller's rights, then has `commit` apply
+    /// them with the tables they create.
+    fn checked_write<T>(
+        &self,
+        caller: &str,
+        writes: &[Write<'_>],
+        commit: impl Fn(&[&str]) -> Result<T, WriteError>,
+    ) -> Result<T, BatchError> {
         if writes.len() > MAX_BATCH {
             let error =
                 KvError::InvalidInput(format!("a batch holds at most {MAX_BATCH} writes, not {}", writes.len()));
@@ -212,7 +232,7 @@ impl Kv {
                     None => new_tables.push(table),
                 }
             }
-            match self.backend.write(caller, &new_tables, writes, now_ms()) {
+            match commit(&new_tables) {
                 Ok(written) => return Ok(written),
                 Err(WriteError::Failed { failure: WriteFailure::TableTaken | WriteFailure::TableGone, .. }) => continue,
                 Err(WriteError::Failed { index, failure }) => {

@@ -12,15 +12,19 @@
 //!
 //! Writes go through sled transactions (all or nothing) and are made durable
 //! by group commit: concurrent writers share one flush instead of each paying
-//! for its own fsync.
+//! for its own fsync. A guest's write is applied on its async worker and
+//! waits for its flush there without holding a thread
+//! ([`Backend::write_in_place`]); the flush runs on the blocking pool.
 
 use std::ops::Bound;
 use std::path::Path;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+
+use tokio::sync::watch;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
-use super::backend::{Access, Backend, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
+use super::backend::{Access, Backend, Durable, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
 use super::staging::{StepCommit, StepFailure};
 use crate::storage::{RUN_JOURNAL_TREE, RUN_LEASES_TREE, StorageError, StorageResult};
 
@@ -46,7 +50,7 @@ pub struct SledBackend {
     journal: sled::Tree,
     leases: sled::Tree,
     /// `None`: writes are acknowledged before they reach the disk.
-    commits: Option<GroupCommit>,
+    commits: Option<Arc<GroupCommit>>,
 }
 
 impl SledBackend {
@@ -76,7 +80,10 @@ impl SledBackend {
             expiry: db.open_tree("expiry")?,
             journal: db.open_tree(RUN_JOURNAL_TREE)?,
             leases: db.open_tree(RUN_LEASES_TREE)?,
-            commits: durable.then(GroupCommit::default),
+            commits: durable.then(|| {
+                let db = db.clone();
+                Arc::new(GroupCommit::new(move || db.flush().map(drop)))
+            }),
             db,
         };
         backend.index_expiries()?;
@@ -157,18 +164,58 @@ impl SledBackend {
     /// Makes every change so far durable before the caller acknowledges it.
     fn sync(&self) -> StorageResult<()> {
         match &self.commits {
-            Some(commits) => commits.sync(|| self.db.flush().map(drop)),
+            Some(commits) => commits.sync(),
             None => Ok(()),
+        }
+    }
+
+    /// Applies `writes` (see [`Backend::write`]) without waiting for them to be durable.
+    fn apply_writes(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<Vec<Written>, WriteError> {
+        if let ([write], []) = (writes, new_tables)
+            && let Some(written) = self.swap_one(write, now_ms)?
+        {
+            return Ok(vec![written]);
+        }
+        let done = (&self.tables, &self.items, &self.expiry).transaction(|(tables, items, expiry)| {
+            for table in new_tables {
+                if tables.insert(table.as_bytes(), owner.as_bytes())?.is_some() {
+                    return fail(0, WriteFailure::TableTaken);
+                }
+            }
+            // Read inside the transaction, so a drop that commits first makes it run again.
+            for (index, write) in writes.iter().enumerate() {
+                if tables.get(write.table())?.is_none_or(|o| o == DROPPING) {
+                    return fail(index, WriteFailure::TableGone);
+                }
+            }
+            writes.iter().enumerate().map(|(index, write)| apply(items, expiry, index, write, now_ms)).collect()
+        });
+        match done {
+            Ok(written) => Ok(written),
+            Err(TransactionError::Abort(Abort::Failed { index, failure })) => {
+                Err(WriteError::Failed { index, failure })
+            }
+            Err(TransactionError::Storage(e)) => Err(StorageError::from(e).into()),
         }
     }
 }
 
 /// Group commit: a writer asks for a flush that starts after its write; one
-/// flush serves every writer waiting when it starts.
-#[derive(Default)]
+/// flush serves every writer waiting when it starts. A blocking writer leads
+/// the flush on its own thread; an async one has it run on the blocking pool.
 struct GroupCommit {
+    flush: Box<dyn Fn() -> sled::Result<()> + Send + Sync>,
     state: Mutex<CommitState>,
+    /// Wakes blocking writers after each flush.
     flushed: Condvar,
+    /// Wakes async writers after each flush.
+    flushes: watch::Sender<()>,
 }
 
 #[derive(Default)]
@@ -177,35 +224,103 @@ struct CommitState {
     issued: u64,
     /// Every ticket up to this one is durable.
     durable: u64,
+    /// The last failed flush: the tickets it covered, and why it failed.
+    failed: Option<(u64, String)>,
     flushing: bool,
 }
 
+impl CommitState {
+    /// Whether `ticket` is durable, or its flush failed; `None` while neither.
+    fn outcome(&self, ticket: u64) -> Option<StorageResult<()>> {
+        match &self.failed {
+            _ if self.durable >= ticket => Some(Ok(())),
+            Some((covered, error)) if *covered >= ticket => {
+                Some(Err(StorageError::failed(format!("the disk flush failed: {error}"))))
+            }
+            _ => None,
+        }
+    }
+
+    /// Starts a flush, which covers every ticket issued so far.
+    fn start(&mut self) -> u64 {
+        self.flushing = true;
+        self.issued
+    }
+}
+
 impl GroupCommit {
-    fn sync(&self, flush: impl Fn() -> sled::Result<()>) -> StorageResult<()> {
-        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+    fn new(flush: impl Fn() -> sled::Result<()> + Send + Sync + 'static) -> Self {
+        Self {
+            flush: Box::new(flush),
+            state: Mutex::default(),
+            flushed: Condvar::new(),
+            flushes: watch::Sender::new(()),
+        }
+    }
+
+    /// A ticket for every write made so far.
+    fn ticket(&self) -> u64 {
+        let mut state = self.lock();
         state.issued += 1;
-        let ticket = state.issued;
+        state.issued
+    }
+
+    /// Blocks until every write made so far is durable.
+    fn sync(&self) -> StorageResult<()> {
+        let ticket = self.ticket();
+        let mut state = self.lock();
         loop {
-            if state.durable >= ticket {
-                return Ok(());
+            if let Some(outcome) = state.outcome(ticket) {
+                return outcome;
             }
             if state.flushing {
                 state = self.flushed.wait(state).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            // Lead a flush that covers every ticket issued so far.
-            state.flushing = true;
-            let covers = state.issued;
+            let covers = state.start();
             drop(state);
-            let result = flush();
-            state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.flushing = false;
-            if result.is_ok() {
-                state.durable = state.durable.max(covers);
-            }
-            self.flushed.notify_all();
-            result?;
+            self.finish(covers, (self.flush)());
+            state = self.lock();
         }
+    }
+
+    /// Waits, without holding a thread, until every write made so far is durable.
+    fn durable(self: &Arc<Self>) -> Durable {
+        let (commits, ticket) = (self.clone(), self.ticket());
+        Box::pin(async move {
+            let mut flushes = commits.flushes.subscribe();
+            loop {
+                {
+                    let mut state = commits.lock();
+                    if let Some(outcome) = state.outcome(ticket) {
+                        return outcome;
+                    }
+                    if !state.flushing {
+                        let (covers, leader) = (state.start(), commits.clone());
+                        tokio::task::spawn_blocking(move || leader.finish(covers, (leader.flush)()));
+                    }
+                }
+                // The sender lives as long as `commits`, so this only returns on a send.
+                let _ = flushes.changed().await;
+            }
+        })
+    }
+
+    /// Ends the flush that covered tickets up to `covers`, and wakes every writer.
+    fn finish(&self, covers: u64, result: sled::Result<()>) {
+        let mut state = self.lock();
+        state.flushing = false;
+        match result {
+            Ok(()) => state.durable = state.durable.max(covers),
+            Err(e) => state.failed = Some((covers, e.to_string())),
+        }
+        drop(state);
+        self.flushed.notify_all();
+        self.flushes.send_replace(());
+    }
+
+    fn lock(&self) -> MutexGuard<'_, CommitState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -384,6 +499,54 @@ fn journal_key(run: &str, index: u32) -> Vec<u8> {
 }
 
 impl SledBackend {
+    /// One write to an existing table as a compare-and-swap of its item,
+    /// retried while other writes of the same item come first. sled commits
+    /// a transaction by writing out its log buffer (a `pwrite` and a
+    /// `sync_file_range` each, whatever the durability), a single-key swap
+    /// does not: that is most of what a write costs (BENCHMARKS.md). `None`
+    /// when the write needs a transaction: the item expires, or would.
+    fn swap_one(&self, write: &Write<'_>, now_ms: u64) -> Result<Option<Written>, WriteError> {
+        let (table, key) = (write.table(), write.key());
+        let k = pair(table, key);
+        let gone = || WriteError::Failed { index: 0, failure: WriteFailure::TableGone };
+        loop {
+            let owner = self.tables.get(table).map_err(StorageError::from)?;
+            if owner.as_deref().is_none_or(|o| o == DROPPING) {
+                return Err(gone());
+            }
+            let bytes = self.items.get(&k).map_err(StorageError::from)?;
+            if bytes.as_deref().and_then(|b| due(expires_at(b), &k)).is_some() {
+                return Ok(None);
+            }
+            let old = bytes.as_deref().map(|b| decode_item(key.to_owned(), b)).transpose()?;
+            let change =
+                write.change(old.as_ref(), now_ms).map_err(|failure| WriteError::Failed { index: 0, failure })?;
+            let item = match change.stored() {
+                Some((_, Some(_))) => return Ok(None),
+                Some((value, None)) => {
+                    let version = self.db.generate_id().map_err(StorageError::from)? + 1;
+                    let created_at = old.as_ref().map_or(now_ms, |o| o.created_at);
+                    Some(Item { key: key.to_owned(), value, created_at, updated_at: now_ms, version, expires_at: None })
+                }
+                None => None,
+            };
+            let new = item.as_ref().map(encode_item);
+            if self.items.compare_and_swap(&k, bytes, new.as_deref()).map_err(StorageError::from)?.is_err() {
+                continue;
+            }
+            // A drop (and maybe a new table of the same name) that began
+            // meanwhile may have passed this key: the item goes, if it is
+            // still this one, as if the drop had come first.
+            if self.tables.get(table).map_err(StorageError::from)? != owner {
+                if let Some(new) = new {
+                    let _ = self.items.compare_and_swap(&k, Some(new), None::<&[u8]>).map_err(StorageError::from)?;
+                }
+                return Err(gone());
+            }
+            return Ok(Some(write.written(&change, item.map_or(0, |i| i.version))));
+        }
+    }
+
     /// Walks one table's live items in key order from `range`, calling
     /// `take` on each until `limit` are taken.
     fn scan<T>(
@@ -493,29 +656,24 @@ impl Backend for SledBackend {
         writes: &[Write<'_>],
         now_ms: u64,
     ) -> Result<Vec<Written>, WriteError> {
-        let done = (&self.tables, &self.items, &self.expiry).transaction(|(tables, items, expiry)| {
-            for table in new_tables {
-                if tables.insert(table.as_bytes(), owner.as_bytes())?.is_some() {
-                    return fail(0, WriteFailure::TableTaken);
-                }
-            }
-            // Read inside the transaction, so a drop that commits first makes it run again.
-            for (index, write) in writes.iter().enumerate() {
-                if tables.get(write.table())?.is_none_or(|o| o == DROPPING) {
-                    return fail(index, WriteFailure::TableGone);
-                }
-            }
-            writes.iter().enumerate().map(|(index, write)| apply(items, expiry, index, write, now_ms)).collect()
-        });
-        let written = match done {
-            Ok(written) => written,
-            Err(TransactionError::Abort(Abort::Failed { index, failure })) => {
-                return Err(WriteError::Failed { index, failure });
-            }
-            Err(TransactionError::Storage(e)) => return Err(StorageError::from(e).into()),
-        };
+        let written = self.apply_writes(owner, new_tables, writes, now_ms)?;
         self.sync()?;
         Ok(written)
+    }
+
+    fn write_in_place(
+        &self,
+        owner: &str,
+        new_tables: &[&str],
+        writes: &[Write<'_>],
+        now_ms: u64,
+    ) -> Result<(Vec<Written>, Durable), WriteError> {
+        let written = self.apply_writes(owner, new_tables, writes, now_ms)?;
+        let durable = match &self.commits {
+            Some(commits) => commits.durable(),
+            None => Box::pin(std::future::ready(Ok(()))),
+        };
+        Ok((written, durable))
     }
 
     fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>> {
@@ -611,6 +769,9 @@ impl Backend for SledBackend {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Duration;
+
     use super::*;
 
     fn set<'a>(key: &'a str, ttl_ms: Option<u64>) -> Write<'a> {
@@ -728,34 +889,78 @@ mod tests {
         assert!(db.items.contains_key(pair("t", "unlisted")).unwrap());
     }
 
+    /// A group commit whose flushes are counted, and wait while `hold` is set.
+    fn held_commits() -> (Arc<GroupCommit>, Arc<AtomicUsize>, Arc<AtomicBool>) {
+        let (flushes, hold) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(true)));
+        let (counted, held) = (flushes.clone(), hold.clone());
+        let commits = Arc::new(GroupCommit::new(move || {
+            counted.fetch_add(1, Ordering::SeqCst);
+            while held.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Ok(())
+        }));
+        (commits, flushes, hold)
+    }
+
+    /// Waits (at most 10 s) until `done` holds.
+    fn until(done: impl Fn() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(std::time::Instant::now() < deadline, "timed out");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     #[test]
     fn group_commit_flushes_once_for_writers_waiting_together() {
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let commits = Arc::new(GroupCommit::default());
-        let flushes = Arc::new(AtomicUsize::new(0));
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let (commits, flushes) = (commits.clone(), flushes.clone());
-                std::thread::spawn(move || {
-                    commits.sync(|| {
-                        // The first flush lasts until every writer has asked for one.
-                        if flushes.fetch_add(1, Ordering::SeqCst) == 0 {
-                            for _ in 0..10_000 {
-                                if commits.state.lock().unwrap().issued == 8 {
-                                    break;
-                                }
-                                std::thread::sleep(std::time::Duration::from_millis(1));
-                            }
-                        }
-                        Ok(())
-                    })
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap().unwrap();
+        let (commits, flushes, hold) = held_commits();
+        let writer = |commits: &Arc<GroupCommit>| {
+            let commits = commits.clone();
+            std::thread::spawn(move || commits.sync())
+        };
+        let mut writers = vec![writer(&commits)];
+        until(|| flushes.load(Ordering::SeqCst) == 1);
+        writers.extend((0..7).map(|_| writer(&commits)));
+        until(|| commits.lock().issued == 8);
+        hold.store(false, Ordering::SeqCst);
+        for w in writers {
+            w.join().unwrap().unwrap();
         }
         assert_eq!(flushes.load(Ordering::SeqCst), 2, "one flush for the first writer, one for the seven waiting");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn async_writers_share_flushes_with_blocking_ones_and_hold_no_thread() {
+        let (commits, flushes, hold) = held_commits();
+        let first = tokio::spawn(commits.durable());
+        until(|| flushes.load(Ordering::SeqCst) == 1);
+        // Many more waits than threads: none of them holds one.
+        let waiting: Vec<_> = (0..100).map(|_| tokio::spawn(commits.durable())).collect();
+        let blocking = {
+            let commits = commits.clone();
+            std::thread::spawn(move || commits.sync())
+        };
+        until(|| commits.lock().issued == 102);
+        hold.store(false, Ordering::SeqCst);
+        first.await.unwrap().unwrap();
+        for w in waiting {
+            w.await.unwrap().unwrap();
+        }
+        blocking.join().unwrap().unwrap();
+        assert_eq!(flushes.load(Ordering::SeqCst), 2, "one flush for the first, one for the 101 that waited");
+    }
+
+    #[test]
+    fn a_failed_flush_fails_the_writers_it_covered_and_the_next_can_succeed() {
+        let failing = Arc::new(AtomicBool::new(true));
+        let fails = failing.clone();
+        let commits = GroupCommit::new(move || {
+            if fails.load(Ordering::SeqCst) { Err(sled::Error::Unsupported("no disk".into())) } else { Ok(()) }
+        });
+        let error = commits.sync().unwrap_err().to_string();
+        assert!(error.contains("the disk flush failed") && error.contains("no disk"), "{error}");
+        failing.store(false, Ordering::SeqCst);
+        commits.sync().unwrap();
     }
 }
