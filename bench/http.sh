@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # End-to-end HTTP throughput and latency on loopback, in one run: the kv-store
 # example's /counter and get-user on `floww serve`, against the same work done
-# natively by bench/baseline (axum + sled, no wasm), with floww's KV rules
-# (--store kv) and with a bare sled tree (--store sled).
+# natively by bench/baseline (axum + sled, no wasm):
+#   baseline(kv)                  --store kv: floww's KV rules over its sled backend
+#   baseline(sled, group commit)  --store sled: a bare sled tree, atomic
+#                                 update_and_fetch, writers share a flush
+#   baseline(sled-flush-each)     --store sled-flush-each: the same, but one
+#                                 flush per write; /counter only (its get-user
+#                                 is that of --store sled)
+# Every one of them answers a write once it is on disk.
 #   bench/http.sh [SECONDS] [CONNECTIONS] [ROUNDS]   (defaults: 5 s, 8 connections, 3 rounds)
 # Servers run pinned to CPU 0 and wrk to CPU 1 (taskset), so each side has a
 # core of its own. Needs wrk (apt-get install -y wrk).
@@ -24,23 +30,29 @@ seed() {
 
 echo "closed loop, ${conns} connections, ${secs} s per load, ${rounds} rounds, $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p'))"
 
-# All three servers run at once (idle when not under load), and the rounds
+# All the servers run at once (idle when not under load), and the rounds
 # interleave them, so a busy spell of the shared machine hits each alike.
 declare -A urls
 mkdir -p "$tmp/floww"
 start floww taskset -c 0 "$floww" serve --listen 127.0.0.1:0 --data-dir "$tmp/floww" \
   --deploy "kv-store=$kv_store_wasm"
 urls[floww]=$url
-for store in kv sled; do
-  start "baseline-$store" taskset -c 0 "$baseline" --data-dir "$tmp/baseline-$store" --store "$store"
-  urls[baseline($store)]=$url
+kv="baseline(kv)"
+sled="baseline(sled, group commit)"
+flush_each="baseline(sled-flush-each)"
+declare -A stores=([$kv]=kv [$sled]=sled [$flush_each]=sled-flush-each)
+for server in "$kv" "$sled" "$flush_each"; do
+  start "baseline-${stores[$server]}" taskset -c 0 "$baseline" --data-dir "$tmp/baseline-${stores[$server]}" \
+    --store "${stores[$server]}"
+  urls[$server]=$url
 done
-servers=(floww "baseline(kv)" "baseline(sled)")
-for server in "${servers[@]}"; do seed "${urls[$server]}"; done
+servers=(floww "$kv" "$sled")
+for server in "${servers[@]}" "$flush_each"; do seed "${urls[$server]}"; done
 
 for round in $(seq "$rounds"); do
-  for server in "${servers[@]}"; do
+  for server in "${servers[@]}" "$flush_each"; do
     load "$server /counter #$round" "${urls[$server]}" "$secs" "$conns" "$counter_lua" >/dev/null
+    [[ $server == "$flush_each" ]] && continue
     load "$server get-user #$round" "${urls[$server]}" "$secs" "$conns" "$user_lua" >/dev/null
   done
 done
@@ -59,20 +71,24 @@ summary() {
     /Requests\/sec/ {rps[n] = $2}
     $1 == "50%" {p50[n] = ms($2)} $1 == "99%" {p99[n] = ms($2)}
     /Non-2xx/ {bad += $NF}
-    END {printf "%-26s %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms   non-2xx %d   (req/s of each round:", name, med(rps, n), med(p50, n), med(p99, n), bad
+    END {printf "%-38s %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms   non-2xx %d   (req/s of each round:", name, med(rps, n), med(p50, n), med(p99, n), bad
          for (i = 1; i <= n; i++) printf " %.0f", rps[i]; print ")"}' "${files[@]}"
 }
-for server in "${servers[@]}"; do
-  summary "$server /counter"
-  summary "$server get-user"
-done | tee "$tmp/summary"
+{
+  for server in "${servers[@]}"; do
+    summary "$server /counter"
+    summary "$server get-user"
+  done
+  summary "$flush_each /counter"
+} | tee "$tmp/summary"
 
 # The median requests/s of the summary line of $1.
 rps() {
   awk -v n="$1 " 'substr($0, 1, length(n)) == n {for (i = 1; i <= NF; i++) if ($i == "req/s") {print $(i - 1); exit}}' "$tmp/summary"
 }
 ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN {printf "%.2f", a / b}'; }
-for store in kv sled; do
-  echo "ratio floww/baseline($store) of the medians: /counter $(ratio 'floww /counter' "baseline($store) /counter")," \
-    "get-user $(ratio 'floww get-user' "baseline($store) get-user")"
+for server in "$kv" "$sled"; do
+  echo "ratio floww/$server of the medians: /counter $(ratio 'floww /counter' "$server /counter")," \
+    "get-user $(ratio 'floww get-user' "$server get-user")"
 done
+echo "ratio floww/$flush_each of the medians: /counter $(ratio 'floww /counter' "$flush_each /counter")"
