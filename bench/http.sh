@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # End-to-end HTTP throughput and latency on loopback, in one run: the kv-store
-# example's /counter and get-user on `floww serve`, against the same work done
-# natively by bench/baseline (axum + sled, no wasm):
+# example's /counter and get-user on `floww serve` (floww: a fresh instance per
+# execution, the default; floww(reuse): --instance-reuse 1000000), against the
+# same work done natively by bench/baseline (axum + sled, no wasm):
 #   baseline(kv)                  --store kv: floww's KV rules over its sled backend
 #   baseline(sled, group commit)  --store sled: a bare sled tree, atomic
 #                                 update_and_fetch, writers share a flush
@@ -37,6 +38,11 @@ mkdir -p "$tmp/floww"
 start floww taskset -c 0 "$floww" serve --listen 127.0.0.1:0 --data-dir "$tmp/floww" \
   --deploy "kv-store=$kv_store_wasm"
 urls[floww]=$url
+reuse="floww(reuse)"
+mkdir -p "$tmp/floww-reuse"
+start floww-reuse taskset -c 0 "$floww" serve --listen 127.0.0.1:0 --data-dir "$tmp/floww-reuse" \
+  --deploy "kv-store=$kv_store_wasm" --instance-reuse 1000000
+urls[$reuse]=$url
 kv="baseline(kv)"
 sled="baseline(sled, group commit)"
 flush_each="baseline(sled-flush-each)"
@@ -46,7 +52,7 @@ for server in "$kv" "$sled" "$flush_each"; do
     --store "${stores[$server]}"
   urls[$server]=$url
 done
-servers=(floww "$kv" "$sled")
+servers=(floww "$reuse" "$kv" "$sled")
 for server in "${servers[@]}" "$flush_each"; do seed "${urls[$server]}"; done
 
 for round in $(seq "$rounds"); do
@@ -87,8 +93,10 @@ rps() {
   awk -v n="$1 " 'substr($0, 1, length(n)) == n {for (i = 1; i <= NF; i++) if ($i == "req/s") {print $(i - 1); exit}}' "$tmp/summary"
 }
 ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN {printf "%.2f", a / b}'; }
-for server in "$kv" "$sled"; do
-  echo "ratio floww/$server of the medians: /counter $(ratio 'floww /counter' "$server /counter")," \
-    "get-user $(ratio 'floww get-user' "$server get-user")"
+for ours in floww "$reuse"; do
+  for server in "$kv" "$sled"; do
+    echo "ratio $ours/$server of the medians: /counter $(ratio "$ours /counter" "$server /counter")," \
+      "get-user $(ratio "$ours get-user" "$server get-user")"
+  done
+  echo "ratio $ours/$flush_each of the medians: /counter $(ratio "$ours /counter" "$flush_each /counter")"
 done
-echo "ratio floww/$flush_each of the medians: /counter $(ratio 'floww /counter' "$flush_each /counter")"
