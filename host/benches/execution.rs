@@ -7,6 +7,8 @@
 //! - `execution/kv_store_get_user`: the same for the kv-store example's
 //!   `get-user` (request JSON parsed in the guest, one `get`, a JSON answer):
 //!   the runtime's share of `bench/http.sh`'s `get-user`.
+//! - `…_reused`: the same two with instance reuse (`--instance-reuse`): one
+//!   warm instance serves them all.
 //! - `kv_get_10k/{wasm,native}`: 10,000 `get`s of a small JSON value, made by
 //!   `bench/guests/kv-gets` through the WIT `kv` import, and made natively
 //!   with `Kv::get` on the same sled store.
@@ -35,6 +37,8 @@ const CALLER: &str = "bench";
 /// The value `kv-gets` reads: a small JSON object.
 const VALUE: &str = r#"{"id":"user-123","name":"John Doe","email":"john@example.com","createdAt":1700000000000}"#;
 const GETS: usize = 10_000;
+/// Executions one instance serves in the `_reused` runs: all of them.
+const REUSED: u32 = u32::MAX;
 
 struct Bench {
     /// Drives the async executions, on this thread as the host's workers do.
@@ -76,16 +80,16 @@ impl Bench {
         Self { rt, host, noop, kv_gets, kv_store, _data: data }
     }
 
-    /// Runs `deployment`'s webhook to the end, as workflow `CALLER`; its
-    /// answer must be a 200.
-    fn run(&self, deployment: &Deployment, request: &Request) {
+    /// Runs `deployment`'s webhook to the end, as workflow `CALLER`, on an
+    /// instance serving up to `reuse` executions; its answer must be a 200.
+    fn run(&self, deployment: &Deployment, request: &Request, reuse: u32) {
         let job = Job {
             workflow_id: CALLER,
             execution_id: "e",
             timeout: None,
             allowlist: &deployment.manifest.allow_http,
             run: None,
-            instance_reuse: None,
+            instance_reuse: Some(reuse),
         };
         let execution = self.host.runtime.run(&deployment.workflow, job, request);
         let execution = self.rt.block_on(execution);
@@ -93,16 +97,16 @@ impl Bench {
         assert_eq!(response.status, 200, "{}", String::from_utf8_lossy(&response.body));
     }
 
-    fn noop(&self, request: &Request) {
-        self.run(&self.noop, request);
+    fn noop(&self, request: &Request, reuse: u32) {
+        self.run(&self.noop, request, reuse);
     }
 
-    fn get_user(&self, request: &Request) {
-        self.run(&self.kv_store, request);
+    fn get_user(&self, request: &Request, reuse: u32) {
+        self.run(&self.kv_store, request, reuse);
     }
 
     fn wasm_gets(&self, request: &Request) {
-        self.run(&self.kv_gets, request);
+        self.run(&self.kv_gets, request, 1);
     }
 
     fn native_gets(&self, n: usize) {
@@ -143,9 +147,13 @@ fn benches(c: &mut Criterion) {
     let bench = Bench::new(None);
     let (noop, gets) = (noop_request(), gets_request(GETS));
 
-    c.bench_function("execution/noop", |b| b.iter(|| bench.noop(&noop)));
     let get_user = get_user_request();
-    c.bench_function("execution/kv_store_get_user", |b| b.iter(|| bench.get_user(&get_user)));
+    for (name, reuse) in [("", 1), ("_reused", REUSED)] {
+        c.bench_function(&format!("execution/noop{name}"), |b| b.iter(|| bench.noop(&noop, reuse)));
+        c.bench_function(&format!("execution/kv_store_get_user{name}"), |b| {
+            b.iter(|| bench.get_user(&get_user, reuse))
+        });
+    }
 
     let mut group = c.benchmark_group("kv_get_10k");
     group.sample_size(30).measurement_time(Duration::from_secs(8));
@@ -157,7 +165,7 @@ fn benches(c: &mut Criterion) {
     if std::env::var_os("FLOWW_TEST_POSTGRES").is_some() {
         let scratch = ScratchDatabase::create();
         let bench = Bench::new(Some(scratch.url()));
-        get_user_summary(&bench, "postgres", 2_000);
+        get_user_summary(&bench, "postgres", 2_000, 1);
         kv_summary(&bench, "postgres", 1_000, 10);
     }
 }
@@ -185,25 +193,28 @@ fn pct(sorted: &[Duration], p: f64) -> Duration {
 /// Median and tail latencies from single timed runs, and the KV ratio.
 fn summary(bench: &Bench) {
     let noop = noop_request();
-    let times = timed(2_000, 50_000, || bench.noop(&noop));
-    println!(
-        "summary execution/noop (50,000 single runs): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
-        micros(pct(&times, 0.5)),
-        micros(pct(&times, 0.9)),
-        micros(pct(&times, 0.99)),
-        micros(pct(&times, 0.999)),
-        micros(*times.last().unwrap()),
-    );
-
-    get_user_summary(bench, "sled", 20_000);
+    for (name, reuse) in [("", 1), ("_reused", REUSED)] {
+        let times = timed(2_000, 50_000, || bench.noop(&noop, reuse));
+        println!(
+            "summary execution/noop{name} (50,000 single runs): p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs",
+            micros(pct(&times, 0.5)),
+            micros(pct(&times, 0.9)),
+            micros(pct(&times, 0.99)),
+            micros(pct(&times, 0.999)),
+            micros(*times.last().unwrap()),
+        );
+    }
+    get_user_summary(bench, "sled", 20_000, 1);
+    get_user_summary(bench, "sled", 20_000, REUSED);
     kv_summary(bench, "sled", GETS, 40);
 }
 
-fn get_user_summary(bench: &Bench, store: &str, runs: usize) {
+fn get_user_summary(bench: &Bench, store: &str, runs: usize, reuse: u32) {
     let get_user = get_user_request();
-    let times = timed(runs / 20, runs, || bench.get_user(&get_user));
+    let times = timed(runs / 20, runs, || bench.get_user(&get_user, reuse));
+    let name = if reuse > 1 { "_reused" } else { "" };
     println!(
-        "summary execution/kv_store_get_user on {store} ({runs} single runs): p50 {:.1} µs, p99 {:.1} µs",
+        "summary execution/kv_store_get_user{name} on {store} ({runs} single runs): p50 {:.1} µs, p99 {:.1} µs",
         micros(pct(&times, 0.5)),
         micros(pct(&times, 0.99)),
     );
@@ -244,7 +255,7 @@ fn main() {
         let bench = Bench::new(None);
         let noop = noop_request();
         for _ in 0..runs {
-            bench.noop(&noop);
+            bench.noop(&noop, 1);
         }
         return;
     }
