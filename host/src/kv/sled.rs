@@ -240,12 +240,6 @@ impl CommitState {
             _ => None,
         }
     }
-
-    /// Starts a flush, which covers every ticket issued so far.
-    fn start(&mut self) -> u64 {
-        self.flushing = true;
-        self.issued
-    }
 }
 
 impl GroupCommit {
@@ -277,9 +271,9 @@ impl GroupCommit {
                 state = self.flushed.wait(state).unwrap_or_else(|e| e.into_inner());
                 continue;
             }
-            let covers = state.start();
+            state.flushing = true;
             drop(state);
-            self.finish(covers, (self.flush)());
+            self.flush_now();
             state = self.lock();
         }
     }
@@ -296,8 +290,13 @@ impl GroupCommit {
                         return outcome;
                     }
                     if !state.flushing {
-                        let (covers, leader) = (state.start(), commits.clone());
-                        tokio::task::spawn_blocking(move || leader.finish(covers, (leader.flush)()));
+                        state.flushing = true;
+                        let leader = commits.clone();
+                        tokio::task::spawn_blocking(move || {
+                            // Lets the writers that are about to ask join this flush.
+                            std::thread::yield_now();
+                            leader.flush_now();
+                        });
                     }
                 }
                 // The sender lives as long as `commits`, so this only returns on a send.
@@ -306,8 +305,12 @@ impl GroupCommit {
         })
     }
 
-    /// Ends the flush that covered tickets up to `covers`, and wakes every writer.
-    fn finish(&self, covers: u64, result: sled::Result<()>) {
+    /// Runs the flush this thread leads: it covers every ticket issued
+    /// before it starts (each write is made before its ticket). Then wakes
+    /// every writer.
+    fn flush_now(&self) {
+        let covers = self.lock().issued;
+        let result = (self.flush)();
         let mut state = self.lock();
         state.flushing = false;
         match result {
