@@ -33,14 +33,7 @@ case $cmd in
 start)
   bin=$(bindir)
   if [ -z "$bin" ] || [ ! -x "$bin/initdb" ]; then
-    sudo=()
-    if [ "$(id -u)" != 0 ]; then
-      sudo -n true 2>/dev/null || { echo "PostgreSQL is not installed: apt-get install postgresql" >&2; exit 1; }
-      sudo=(sudo -n)
-    fi
-    echo "installing PostgreSQL from Debian's packages..." >&2
-    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2 \
-      || { "${sudo[@]}" apt-get update -q >&2 && "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql >&2; }
+    "$(dirname "$0")/apt-install.sh" PostgreSQL postgresql
     bin=$(bindir)
   fi
   mkdir -p "$dir"

@@ -9,6 +9,11 @@ cd "$(dirname "$0")/.."
 # Guests are built for this target; the integration tests build them.
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# The dashboard's browser tests drive Debian's Chromium through chromedriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+  scripts/apt-install.sh "Chromium and chromedriver" chromium chromium-driver
+fi
+
 if [ -z "${FLOWW_TEST_POSTGRES:-}" ]; then
   pg=$(mktemp -d /tmp/floww-pg.XXXXXX)
   trap 'scripts/postgres.sh stop "$pg" || true; rm -rf "$pg"' EXIT

@@ -7,9 +7,11 @@ mod postgres;
 mod sled;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 
 pub use self::postgres::PostgresRecords;
 pub use self::sled::SledRecords;
@@ -108,11 +110,16 @@ pub struct Retention {
 pub struct Executions {
     store: Box<dyn RecordStore>,
     retention: Retention,
+    /// Each record as it is kept, to whoever follows them.
+    kept: broadcast::Sender<Arc<Record>>,
 }
+
+/// Records a follower may fall behind by before it misses some.
+const FOLLOWER_BACKLOG: usize = 1024;
 
 impl Executions {
     pub fn new(store: Box<dyn RecordStore>, retention: Retention) -> Self {
-        Self { store, retention }
+        Self { store, retention, kept: broadcast::Sender::new(FOLLOWER_BACKLOG) }
     }
 
     /// Keeps a record; a storage failure is logged, never passed on, so
@@ -121,6 +128,14 @@ impl Executions {
         if let Err(e) = self.store.put(record) {
             tracing::error!(execution = %record.id, "could not keep the execution record: {e}");
         }
+        if self.kept.receiver_count() > 0 {
+            let _ = self.kept.send(Arc::new(record.clone()));
+        }
+    }
+
+    /// Every record kept from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Record>> {
+        self.kept.subscribe()
     }
 
     pub fn get(&self, id: &str) -> Result<Option<Record>, StorageError> {

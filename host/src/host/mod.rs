@@ -91,6 +91,8 @@ pub struct Host {
     pub runs: Arc<Runs>,
     limits: Limits,
     token: Arc<str>,
+    /// The dashboard's signed-in sessions.
+    sessions: Arc<crate::http::Sessions>,
     http: HttpLimits,
     connections: ConnectionLimits,
     ticks: Box<dyn Ticks>,
@@ -159,6 +161,10 @@ impl Host {
         every(PRUNE_EVERY, "floww-prune-runs", &runs, |runs| runs.prune().map_err(|e| e.to_string()));
         let concurrency = config.limits.concurrency;
         let executor = Arc::new(Executor::new(runtime.clone(), concurrency, config.max_queue, executions.clone()));
+        every(crate::metrics::SAMPLE_EVERY, "floww-history", &executor, |executor| {
+            crate::metrics::global().close_sample(executor.waiting(), executor.running());
+            Ok(0)
+        });
         Ok(Host {
             registry,
             runtime,
@@ -169,6 +175,7 @@ impl Host {
             runs,
             limits: config.limits,
             token: token.into(),
+            sessions: Arc::default(),
             http: config.http,
             connections: connection_limits(config)?,
             ticks: stores.ticks,
@@ -189,6 +196,7 @@ impl Host {
             secrets: self.secrets.clone(),
             runs: self.runs.clone(),
             token: self.token.clone(),
+            sessions: self.sessions.clone(),
             executions: self.executions.clone(),
             limits: self.http,
         })

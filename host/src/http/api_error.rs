@@ -25,6 +25,8 @@ pub enum ApiError {
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
     NotFound(String),
     #[error(transparent)]
     Kv(#[from] KvError),
@@ -51,6 +53,7 @@ impl ApiError {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Kv(e) | Self::Batch(BatchError { error: e, .. }) => match e {
                 KvError::NotFound(_) => StatusCode::NOT_FOUND,

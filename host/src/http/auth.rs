@@ -1,17 +1,19 @@
 //! The admin token: a bearer token that guards `/api/`. Generated on first
 //! start into `<data-dir>/admin-token` (readable by its owner only), so
 //! `floww` commands on the same machine find it; `--token` overrides it.
+//! A dashboard session (signed in with the token, see `ui`) stands for it.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
+use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::api_error::ApiError;
+use super::ui::Sessions;
 use crate::storage::{create_private_file, random_hex};
 
 const TOKEN_FILE: &str = "admin-token";
@@ -39,22 +41,34 @@ pub fn read_token(data_dir: &Path) -> io::Result<String> {
 }
 
 /// Lets a request through only with `Authorization: Bearer <token>`.
-pub async fn require_token(State(token): State<std::sync::Arc<str>>, request: Request, next: Next) -> Response {
+/// Who may use the admin API: the bearer of the token, or a dashboard session.
+#[derive(Clone)]
+pub struct Guard {
+    pub token: Arc<str>,
+    pub sessions: Arc<Sessions>,
+}
+
+pub async fn require_token(State(guard): State<Guard>, request: Request, next: Next) -> Response {
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default();
-    if same(presented.as_bytes(), token.as_bytes()) {
-        next.run(request).await
-    } else {
-        ApiError::Unauthorized.into_response()
+    if same(presented.as_bytes(), guard.token.as_bytes()) {
+        return next.run(request).await;
+    }
+    // A read is safe to take on the cookie alone (another site can't read
+    // the answer); a change needs the session's CSRF token too.
+    let change = !matches!(*request.method(), Method::GET | Method::HEAD);
+    match guard.sessions.check(request.headers(), change) {
+        Ok(()) => next.run(request).await,
+        Err(refused) => refused.into_response(),
     }
 }
 
 /// Compares in time that depends only on the lengths, not on where they differ.
-fn same(a: &[u8], b: &[u8]) -> bool {
+pub fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

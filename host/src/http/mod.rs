@@ -14,6 +14,7 @@ mod observe;
 mod runs_api;
 mod secrets_api;
 mod server;
+mod ui;
 
 use std::sync::Arc;
 
@@ -29,6 +30,7 @@ use tower::Layer;
 
 use self::error::WebhookError;
 pub use self::server::{ConnectionLimits, RESERVED_FILES, serve};
+pub use self::ui::Sessions;
 use crate::bindings;
 use crate::executions::Executions;
 use crate::executor::{Answer, Executor, Failure};
@@ -73,6 +75,8 @@ pub struct AppState {
     pub limits: HttpLimits,
     /// The admin API's bearer token.
     pub token: Arc<str>,
+    /// The dashboard's signed-in sessions.
+    pub sessions: Arc<Sessions>,
     pub executions: Arc<Executions>,
 }
 
@@ -83,6 +87,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/workflows", get(admin::list))
         .route("/executions", get(observe::executions))
+        .route("/executions/live", get(observe::live))
+        .route("/metrics/history", get(observe::history))
         .route("/executions/{id}", get(observe::execution))
         .route(
             "/workflows/{id}",
@@ -120,7 +126,10 @@ pub fn router(state: AppState) -> Router {
         .route("/runs/{id}/rerun", post(runs_api::rerun))
         // The routes above bound their bodies themselves.
         .layer(DefaultBodyLimit::disable())
-        .route_layer(middleware::from_fn_with_state(state.token.clone(), auth::require_token))
+        .route_layer(middleware::from_fn_with_state(
+            auth::Guard { token: state.token.clone(), sessions: state.sessions.clone() },
+            auth::require_token,
+        ))
         .with_state(state.clone());
     // Around the routing, so it sees answers as routing leaves them (405s
     // with their `Allow`).
@@ -131,6 +140,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(observe::healthz))
         .route("/readyz", get(observe::readyz))
         .nest_service("/api", api)
+        .merge(ui::routes())
         .fallback(|method: Method, uri: Uri| async move {
             WebhookError::NoRoute { method: method.to_string(), path: uri.path().to_owned() }
         })

@@ -1,12 +1,18 @@
 //! Watching the host: `/metrics` (Prometheus text), `/healthz`, `/readyz`,
-//! and the admin API's execution records.
+//! and the admin API's execution records (listed, one by one, and live as
+//! they are kept) and the last hour of metrics.
+
+use std::convert::Infallible;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::header;
 use axum::response::IntoResponse;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::Stream;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::sync::broadcast::error::RecvError;
 
 use super::AppState;
 use super::admin::blocking;
@@ -21,6 +27,31 @@ pub(super) async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         ("floww_workflows_deployed", "Workflows deployed.", app.registry.list().len() as f64),
     ];
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::global().render(&gauges))
+}
+
+/// `GET /api/metrics/history`: the last hour in samples, for the dashboard's charts.
+pub(super) async fn history(State(app): State<AppState>) -> Json<Value> {
+    let samples = crate::metrics::global().samples(app.executor.waiting(), app.executor.running());
+    Json(json!({ "intervalSeconds": crate::metrics::SAMPLE_EVERY.as_secs(), "samples": samples }))
+}
+
+/// `GET /api/executions/live`: each execution's record as it is kept, as
+/// server-sent events (`event: execution`, the record as JSON). A reader too
+/// slow to keep up misses records, not the stream.
+pub(super) async fn live(State(app): State<AppState>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let records = futures_util::stream::unfold(app.executions.subscribe(), |mut kept| async move {
+        loop {
+            match kept.recv().await {
+                Ok(record) => {
+                    let event = Event::default().event("execution").json_data(&*record).unwrap_or_default();
+                    return Some((Ok(event), kept));
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(records).keep_alive(KeepAlive::default())
 }
 
 /// `GET /healthz`: the process answers.

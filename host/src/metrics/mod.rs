@@ -1,7 +1,13 @@
 //! Host metrics in the Prometheus text format: executions by workflow,
 //! trigger and status, their durations, and KV operations by kind and
 //! result. Counted process-wide; `render` writes them with the gauges the
-//! caller reads at scrape time (pool use, queue depth, workflows).
+//! caller reads at scrape time (pool use, queue depth, workflows). The last
+//! hour of them, in samples, is kept for the dashboard's charts (`history`).
+
+mod history;
+
+use self::history::History;
+pub use self::history::{SAMPLE_EVERY, Sample};
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -30,6 +36,7 @@ pub struct Metrics {
     steps: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// Seconds runs spent suspended (sleeping, waiting, retrying), by workflow.
     suspended: Mutex<BTreeMap<String, f64>>,
+    history: Mutex<History>,
 }
 
 /// The process's metrics.
@@ -52,10 +59,29 @@ impl Metrics {
         }
         histogram.count += 1;
         histogram.sum += seconds;
+        drop(durations);
+        self.history().execution(workflow, status, took);
+    }
+
+    /// Closes the sample of the history under way, with the `queue` and
+    /// the executions `running` now.
+    pub fn close_sample(&self, queue: usize, running: usize) {
+        self.history().close(queue, running);
+    }
+
+    /// The last hour's samples, oldest first, then the one under way (with
+    /// the `queue` and the executions `running` now).
+    pub fn samples(&self, queue: usize, running: usize) -> Vec<Sample> {
+        self.history().samples(queue, running)
+    }
+
+    fn history(&self) -> std::sync::MutexGuard<'_, History> {
+        self.history.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn kv_operation(&self, operation: &'static str, result: &'static str) {
         *self.kv_operations.lock().unwrap_or_else(|e| e.into_inner()).entry((operation, result)).or_default() += 1;
+        self.history().kv_operation();
     }
 
     /// A guest's outgoing HTTP request to `origin` (`scheme://host:port`), by
