@@ -249,8 +249,8 @@ fn browser_the_pages_fit_a_phone_and_a_cross_site_post_is_refused() {
     let (host, data) = Host::start(&[KV_STORE]);
     let browser = signed_in(&host, data.path(), 390, 844);
     browser.wait_for_text("#workflows", "kv-store");
-    let overflow = browser.run("return document.documentElement.scrollWidth > window.innerWidth + 1;", json!([]));
-    assert_eq!(overflow, json!(false), "the page is wider than the phone");
+    let widths = browser.run("return [window.innerWidth, document.documentElement.scrollWidth];", json!([]));
+    assert_eq!(widths, json!([390, 390]), "the page is as wide as the phone, no wider");
     browser.screenshot("phone-workflows");
 
     // A script on the page (signed in, same origin) that leaves out the
@@ -261,4 +261,37 @@ fn browser_the_pages_fit_a_phone_and_a_cross_site_post_is_refused() {
         json!([]),
     );
     assert_eq!(status, json!(403));
+}
+
+#[test]
+fn browser_a_runs_steps_show_on_its_timeline_and_the_charts_draw_the_last_hour() {
+    let (host, data) = Host::start(&[("runs", "tests/guests/run-probe")]);
+    let d = data.path();
+    let started =
+        answer(api(&host, d, "POST", "/workflows/runs/runs/steps").body(r#"{"tag": "ui", "steps": 3, "stepMs": 0}"#));
+    assert_eq!(started.status, 202, "{}", started.json);
+    let id = started.json["runId"].as_str().unwrap().to_owned();
+    let until = Instant::now() + Duration::from_secs(10);
+    while answer(api(&host, d, "GET", &format!("/runs/{id}"))).json["status"] != "completed" {
+        assert!(Instant::now() < until, "the run never completed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let browser = signed_in(&host, d, 1280, 800);
+    browser.goto(&format!("{}/ui/runs", host.url));
+    browser.click(&browser.find(&format!("#runs tr[data-run=\"{id}\"] a")));
+    browser.wait_for_url(&format!("/ui/runs/{id}"));
+    browser.wait_for_text("#run-status", "completed");
+    for step in ["step-0", "step-1", "step-2"] {
+        browser.wait_for_text("#run-steps", step);
+    }
+    browser.find("#run-timeline .timeline-bar");
+    browser.screenshot("run");
+
+    browser.goto(&format!("{}/ui/charts", host.url));
+    for chart in ["#chart-executions svg", "#chart-durations svg", "#chart-kv svg", "#chart-queue svg"] {
+        browser.find(chart);
+    }
+    assert!(browser.try_find(".error", Duration::ZERO).is_none(), "{}", browser.body_text());
+    browser.screenshot("charts");
 }

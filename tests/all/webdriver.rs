@@ -29,7 +29,9 @@ pub struct Browser {
 pub struct Element(String);
 
 impl Browser {
-    /// A headless Chromium at 1280×800 (or `width`×`height`).
+    /// A headless Chromium showing pages at `width`×`height`: a desktop
+    /// window, or below 600 px wide a phone (Chromium's windows are never
+    /// that narrow, so its device emulation sets the viewport).
     pub fn start(width: u32, height: u32) -> Browser {
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
         let driver = Command::new(program("chromedriver"))
@@ -45,14 +47,17 @@ impl Browser {
             assert!(Instant::now() < ready, "chromedriver did not start on port {port}");
             std::thread::sleep(Duration::from_millis(50));
         }
-        let capabilities = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": program("chromium").to_string_lossy(),
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         format!("--window-size={width},{height}")],
-            },
-        }}});
+        let mut chrome = json!({
+            "binary": program("chromium").to_string_lossy(),
+            "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                     format!("--window-size={width},{height}")],
+        });
+        if width < 600 {
+            chrome["mobileEmulation"] =
+                json!({ "deviceMetrics": { "width": width, "height": height, "pixelRatio": 1.0 } });
+        }
+        let capabilities =
+            json!({ "capabilities": { "alwaysMatch": { "browserName": "chrome", "goog:chromeOptions": chrome } } });
         let answer: Value = client.post(format!("{base}/session")).json(&capabilities).send().unwrap().json().unwrap();
         let session =
             answer["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {answer}")).to_owned();

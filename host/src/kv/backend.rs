@@ -213,6 +213,11 @@ pub struct Listed<T> {
 /// Resolves once writes are durable (or their flush failed).
 pub type Durable = std::pin::Pin<Box<dyn Future<Output = StorageResult<()>> + Send>>;
 
+/// The [`Durable`] of writes that already are.
+pub fn already_durable() -> Durable {
+    Box::pin(std::future::ready(Ok(())))
+}
+
 /// Storage for tables, their owners and grants, and items.
 ///
 /// Every method that returns `Ok` after a change has made it durable (unless
@@ -264,8 +269,7 @@ pub trait Backend: Send + Sync + 'static {
         writes: &[Write<'_>],
         now_ms: u64,
     ) -> Result<(Vec<Written>, Durable), WriteError> {
-        let written = self.write(owner, new_tables, writes, now_ms)?;
-        Ok((written, Box::pin(std::future::ready(Ok(())))))
+        Ok((self.write(owner, new_tables, writes, now_ms)?, already_durable()))
     }
     fn keys(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<String>>;
     fn items(&self, table: &str, range: Range<'_>, now_ms: u64) -> StorageResult<Listed<Item>>;

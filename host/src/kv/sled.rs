@@ -24,7 +24,9 @@ use tokio::sync::watch;
 
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional, TransactionalTree};
 
-use super::backend::{Access, Backend, Durable, Item, Listed, Range, Write, WriteError, WriteFailure, Written};
+use super::backend::{
+    Access, Backend, Durable, Item, Listed, Range, Write, WriteError, WriteFailure, Written, already_durable,
+};
 use super::staging::{StepCommit, StepFailure};
 use crate::storage::{RUN_JOURNAL_TREE, RUN_LEASES_TREE, StorageError, StorageResult};
 
@@ -674,7 +676,7 @@ impl Backend for SledBackend {
         let written = self.apply_writes(owner, new_tables, writes, now_ms)?;
         let durable = match &self.commits {
             Some(commits) => commits.durable(),
-            None => Box::pin(std::future::ready(Ok(()))),
+            None => already_durable(),
         };
         Ok((written, durable))
     }
