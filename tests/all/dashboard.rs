@@ -49,6 +49,9 @@ fn sign_in_gives_a_strict_http_only_cookie_and_a_wrong_token_gets_401_with_the_r
     let wrong = client().post(format!("{}/ui/sign-in", host.url)).form(&[("token", "guess")]).send().unwrap();
     assert_eq!(wrong.status(), 401);
     assert!(wrong.headers().get("set-cookie").is_none());
+    let policy = wrong.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(policy.contains("default-src 'self'") && policy.contains("frame-ancestors 'none'"), "{policy}");
+    assert_eq!(wrong.headers()["x-frame-options"], "DENY");
     assert!(wrong.text().unwrap().contains("That is not the admin token"));
 
     let right =

@@ -832,3 +832,22 @@ fn a_run_whose_host_dies_is_taken_over_by_another_host_once_its_lease_runs_out()
     assert_eq!((record["run"].as_str(), record["trigger"].as_str()), (Some(&*id), Some("run steps")), "{record:#}");
     assert!(b.logged(&format!("run steps: completed workflow=runs execution={resumed}")), "{}", b.logs());
 }
+
+#[test]
+fn runs_go_on_as_before_on_reused_instances() {
+    let store = Store::sled();
+    let host = Host::start_in(&store, &args(&["--instance-reuse", "100"])).expect("host starts");
+    for tag in ["r1", "r2"] {
+        let id = start(&host, "steps", json!({"tag": tag, "steps": 3, "stepMs": 0}));
+        assert_eq!(ended(&host, &store, &id, "completed")["output"], json!({"done": 3}));
+    }
+    // A retry suspends the run (its instance traps and is dropped); the
+    // next attempt runs on another instance and the run ends as before.
+    let flaky = start(&host, "flaky", json!({"tag": "rf", "failures": 1, "permanent": false, "attempts": 3}));
+    let run = ended(&host, &store, &flaky, "completed");
+    assert_eq!(run["output"], json!({"attempt": 2}), "{run:#}");
+    let progress = progress(&host);
+    assert_each_step_counted_once(&progress, "r1", 3);
+    assert_each_step_counted_once(&progress, "r2", 3);
+    assert_eq!(count(&progress, "rf:tries"), 1, "only the attempt that succeeded kept its write: {progress}");
+}

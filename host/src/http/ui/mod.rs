@@ -27,6 +27,17 @@ use super::api_error::ApiError;
 pub const CSRF_HEADER: &str = "x-floww-csrf";
 const COOKIE: &str = "floww_session";
 
+/// The pages load only the host's own script and style, run no inline
+/// code, and may not be framed by another site (clickjacking).
+const PAGE_HEADERS: [(header::HeaderName, &str); 3] = [
+    (
+        header::CONTENT_SECURITY_POLICY,
+        "default-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ),
+    (header::X_FRAME_OPTIONS, "DENY"),
+    (header::REFERRER_POLICY, "same-origin"),
+];
+
 const INDEX: &str = include_str!("index.html");
 const SIGN_IN: &str = include_str!("sign-in.html");
 const APP_JS: &str = include_str!("app.js");
@@ -53,13 +64,13 @@ fn asset(body: &'static str, content_type: &'static str) -> Response {
 /// page its path names. Without a session: the sign-in page.
 async fn page(State(app): State<AppState>, headers: HeaderMap) -> Response {
     match app.sessions.csrf(&headers) {
-        Some(_) => Html(INDEX).into_response(),
+        Some(_) => (PAGE_HEADERS, Html(INDEX)).into_response(),
         None => Redirect::to("/ui/sign-in").into_response(),
     }
 }
 
 fn sign_in_page(status: StatusCode, error: &str) -> Response {
-    (status, Html(SIGN_IN.replace("{{error}}", &escape(error)))).into_response()
+    (status, PAGE_HEADERS, Html(SIGN_IN.replace("{{error}}", &escape(error)))).into_response()
 }
 
 #[derive(Deserialize)]
