@@ -258,6 +258,7 @@ impl ServeOptions {
                 }
             }
             println!("Admin API at http://{addr}/api/ (bearer token {token_source})");
+            println!("Dashboard at http://{addr}/ui/ (sign in with the same token)");
             if self.token.is_none() {
                 // The client commands (deploy, logs, kv, …) find this host with these.
                 let data_dir = std::path::absolute(&self.data_dir).unwrap_or(self.data_dir.clone());
