@@ -219,6 +219,12 @@ fn browser_a_manual_trigger_runs_from_its_generated_form_and_a_schema_error_show
     browser.fill(&browser.find("#manual-form [name=\"n\"]"), "-1");
     browser.click(&browser.find("#invoke"));
     browser.wait_for_text(".field-error[data-field=\"/n\"]", "-1 is less than the minimum of 0");
+
+    // A required property left empty: the host reports it at the object,
+    // and names the field it is about, so the form shows it there.
+    browser.fill(&browser.find("#manual-form [name=\"n\"]"), "");
+    browser.click(&browser.find("#invoke"));
+    browser.wait_for_text(".field-error[data-field=\"/n\"]", "\"n\" is a required property");
     browser.screenshot("manual-trigger");
 }
 

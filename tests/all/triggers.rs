@@ -180,19 +180,20 @@ fn manual_input_that_breaks_the_schema_is_a_400_naming_the_error_and_where() {
     let (host, data) = Host::start(&[MANUAL]);
     let d = data.path();
     let cases = [
-        (r#"{"n": -1}"#, "at /n: -1 is less than the minimum of 0", "/n"),
-        (r#"{"n": "2"}"#, "at /n: \"2\" is not of type \"integer\"", "/n"),
-        (r#"{"n": 1, "label": 5}"#, "at /label: 5 is not of type \"string\"", "/label"),
-        ("{}", "at the top level: \"n\" is a required property", ""),
-        ("", "at the top level: null is not of type \"object\"", ""),
+        (r#"{"n": -1}"#, "at /n: -1 is less than the minimum of 0", "/n", "/n"),
+        (r#"{"n": "2"}"#, "at /n: \"2\" is not of type \"integer\"", "/n", "/n"),
+        (r#"{"n": 1, "label": 5}"#, "at /label: 5 is not of type \"string\"", "/label", "/label"),
+        ("{}", "at the top level: \"n\" is a required property", "", "/n"),
+        ("", "at the top level: null is not of type \"object\"", "", ""),
     ];
-    for (input, needle, path) in cases {
+    for (input, needle, path, field) in cases {
         let refused = invoke(&host, d, "manual-probe", "double", input);
         assert_eq!(refused.status, 400, "{input}: {}", refused.json);
         let message = error(&refused);
         assert!(message.starts_with("the input does not match the input schema of manual trigger \"double\": "));
         assert!(message.contains(needle), "{input}: {message}");
         assert_eq!(refused.json["errors"][0]["path"], path, "{}", refused.json);
+        assert_eq!(refused.json["errors"][0]["field"], field, "{}", refused.json);
     }
     let not_json = invoke(&host, d, "manual-probe", "double", "{nope");
     assert_eq!(not_json.status, 400);

@@ -90,6 +90,18 @@ fn parse_input(body: &[u8]) -> Result<Value, InvokeError> {
         .map_err(|e| ApiError::BadRequest(format!("the input is not JSON: {e}; send the input as a JSON body")).into())
 }
 
+/// The input field an error at `path` is about: the path itself, or for a
+/// missing required property the property's own path (a form shows the
+/// error on that field).
+fn field(path: &str, kind: &jsonschema::error::ValidationErrorKind) -> String {
+    match kind {
+        jsonschema::error::ValidationErrorKind::Required { property: Value::String(name) } => {
+            format!("{path}/{}", name.replace('~', "~0").replace('/', "~1"))
+        }
+        _ => path.to_owned(),
+    }
+}
+
 /// Checks `input` against the trigger's schema, if it declares one.
 fn check_input(manual: &ManualTrigger, input: &Value) -> Result<(), InvokeError> {
     let Some(schema) = &manual.input_schema else { return Ok(()) };
@@ -97,7 +109,10 @@ fn check_input(manual: &ManualTrigger, input: &Value) -> Result<(), InvokeError>
         .validator()
         .iter_errors(input)
         .take(MAX_LISTED_ERRORS)
-        .map(|e| json!({ "path": e.instance_path().as_str(), "message": e.to_string(), "schemaPath": e.schema_path().as_str() }))
+        .map(|e| {
+            let path = e.instance_path().as_str();
+            json!({ "path": path, "field": field(path, e.kind()), "message": e.to_string(), "schemaPath": e.schema_path().as_str() })
+        })
         .collect();
     let Some(first) = errors.first() else { return Ok(()) };
     let place = match first["path"].as_str() {
@@ -165,13 +180,13 @@ mod tests {
         assert_eq!(
             errors,
             [
-                json!({"path": "/n", "message": "-1 is less than the minimum of 0", "schemaPath": "/properties/n/minimum"})
+                json!({"path": "/n", "field": "/n", "message": "-1 is less than the minimum of 0", "schemaPath": "/properties/n/minimum"})
             ]
         );
 
         let (message, errors) = refusal(schema.clone(), json!({}));
         assert!(message.ends_with("at the top level: \"n\" is a required property"), "{message}");
-        assert_eq!(errors[0]["path"], "");
+        assert_eq!((errors[0]["path"].as_str(), errors[0]["field"].as_str()), (Some(""), Some("/n")));
 
         let (message, errors) = refusal(schema, json!({"n": "x", "tag": 1}));
         assert_eq!(errors.len(), 2);

@@ -698,15 +698,16 @@
       invoke.textContent = "Invoke";
     });
 
-    // A 400 from the schema check lists errors with a JSON Pointer `path`
-    // into the input: each goes next to the field it falls in (the path
-    // itself or below it); the rest go to the general box.
+    // A 400 from the schema check lists errors with a JSON Pointer `field`
+    // into the input (where the error is, or the missing property's own
+    // place): each goes next to the field it falls in (the field itself or
+    // below it); the rest go to the general box.
     function showInvokeError(err) {
       const errors = err instanceof ApiError && Array.isArray(err.data && err.data.errors) ? err.data.errors : null;
       if (!errors) return append(general, errorBox(err));
       const unplaced = [];
       for (const e of errors) {
-        const p = String(e.path ?? "");
+        const p = String(e.field ?? e.path ?? "");
         const f = !useRaw.checked && fields.find((x) => p === x.pointer || p.startsWith(`${x.pointer}/`));
         if (f) fieldError(f, p, e.message);
         else unplaced.push(e);
