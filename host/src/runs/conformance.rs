@@ -145,8 +145,9 @@ fn a_failed_attempt_waits_for_its_retry_and_the_last_one_fails_the_step(store: A
     for attempt in 1..=2 {
         let mut inv = invoke(&store, &kv, "r", &format!("l{attempt}"));
         assert_eq!(inv.begin("charge", RETRY, 0), Ok(Began::Run(attempt)));
-        assert!(inv.fail(format!("timeout {attempt}"), false, Vec::new()).is_err());
+        // Read before the failure, which sets when the retry is due.
         let before = now_ms();
+        assert!(inv.fail(format!("timeout {attempt}"), false, Vec::new()).is_err());
         let run = inv.end(Err(Cut::Stopped)).unwrap();
         assert_eq!(run.status, Status::Retrying);
         let due = run.due_at.unwrap();
