@@ -59,7 +59,11 @@ impl History {
     pub fn execution(&mut self, workflow: &str, status: &'static str, took: Duration) {
         let current = self.current();
         *current.executions.entry(status).or_default() += 1;
-        let kept = current.durations_ms.entry(workflow.to_owned()).or_default();
+        // A workflow's entry is made once per sample, not a key string per execution.
+        if !current.durations_ms.contains_key(workflow) {
+            current.durations_ms.insert(workflow.to_owned(), Vec::new());
+        }
+        let kept = current.durations_ms.get_mut(workflow).expect("inserted above");
         if kept.len() < DURATIONS_KEPT {
             kept.push(took.as_secs_f64() * 1000.0);
         }
