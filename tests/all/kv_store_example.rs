@@ -1,16 +1,17 @@
-//! Every curl of the seed's "Testing the Endpoints", against our Rust
-//! kv-store example, with the effect each one must have.
+//! Every curl of the seed's "Testing the Endpoints", with the effect each
+//! one must have: against our Rust kv-store example on both stores, and
+//! against its TypeScript twin, which must answer the same.
 
 use serde_json::json;
 
-use crate::harness::{Host, Store, on_each_store};
+use crate::harness::{Host, Store};
 
-fn start(store: Store) -> (Host, Store) {
-    Host::start_on(store, &[("kv-store", "examples/kv-store")])
+fn start(store: Store, example: &str) -> (Host, Store) {
+    Host::start_on(store, &[("kv-store", example)])
 }
 
-fn users_crud_follows_the_seed(store: Store) {
-    let (host, _dir) = start(store);
+fn users_crud_follows_the_seed(store: Store, example: &str) {
+    let (host, _dir) = start(store, example);
     let create =
         json!({"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"});
     let (status, body) = host.post("/users", create.clone());
@@ -53,8 +54,8 @@ fn users_crud_follows_the_seed(store: Store) {
     assert_eq!(status, 404);
 }
 
-fn users_rejects_bad_requests_with_reasons(store: Store) {
-    let (host, _dir) = start(store);
+fn users_rejects_bad_requests_with_reasons(store: Store, example: &str) {
+    let (host, _dir) = start(store, example);
     let (status, body) = host.post("/users", json!({"action": "fly"}));
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unknown action `fly`");
@@ -71,8 +72,8 @@ fn users_rejects_bad_requests_with_reasons(store: Store) {
     assert!(body["error"].as_str().unwrap().contains("key \"a/b\" contains '/'"), "{body}");
 }
 
-fn sessions_are_created_with_an_expiry(store: Store) {
-    let (host, _dir) = start(store);
+fn sessions_are_created_with_an_expiry(store: Store, example: &str) {
+    let (host, _dir) = start(store, example);
     let (status, body) = host.post(
         "/sessions/create",
         json!({"sessionId": "sess-abc123", "userId": "user-123", "ipAddress": "192.168.1.1"}),
@@ -86,8 +87,8 @@ fn sessions_are_created_with_an_expiry(store: Store) {
     assert_eq!(status, 400, "{body}");
 }
 
-fn counter_counts_by_one_or_by_increment(store: Store) {
-    let (host, _dir) = start(store);
+fn counter_counts_by_one_or_by_increment(store: Store, example: &str) {
+    let (host, _dir) = start(store, example);
     let (status, body) = host.post("/counter", json!({}));
     assert_eq!(status, 200, "{body}");
     assert_eq!((body["previous"].as_i64(), body["value"].as_i64()), (Some(0), Some(1)));
@@ -97,8 +98,8 @@ fn counter_counts_by_one_or_by_increment(store: Store) {
     assert_eq!((status, body["error"].as_str()), (400, Some("`increment` must be an integer")));
 }
 
-fn cache_hits_until_invalidated(store: Store) {
-    let (host, _dir) = start(store);
+fn cache_hits_until_invalidated(store: Store, example: &str) {
+    let (host, _dir) = start(store, example);
     let (status, first) = host.post("/cache", json!({"key": "api-response"}));
     assert_eq!(status, 200, "{first}");
     assert_eq!(first["cached"], false);
@@ -114,7 +115,35 @@ fn cache_hits_until_invalidated(store: Store) {
     assert_ne!(fresh["value"], first["value"], "after invalidate a new value is computed");
 }
 
-on_each_store!(
+/// Each test as `rust::sled::<name>`, `rust::postgres::<name>` and
+/// `typescript::<name>` (the language doesn't touch the store: sled alone).
+macro_rules! on_each_example {
+    ($($test:ident),* $(,)?) => {
+        mod rust {
+            const EXAMPLE: &str = "examples/kv-store";
+            mod sled {
+                $(#[test]
+                fn $test() {
+                    super::super::$test($crate::harness::Store::sled(), super::EXAMPLE);
+                })*
+            }
+            mod postgres {
+                $(#[test]
+                fn $test() {
+                    super::super::$test($crate::harness::Store::postgres(), super::EXAMPLE);
+                })*
+            }
+        }
+        mod typescript {
+            $(#[test]
+            fn $test() {
+                super::$test($crate::harness::Store::sled(), "examples/kv-store-ts");
+            })*
+        }
+    };
+}
+
+on_each_example!(
     users_crud_follows_the_seed,
     users_rejects_bad_requests_with_reasons,
     sessions_are_created_with_an_expiry,

@@ -98,7 +98,12 @@ fn build_prints_the_component_path_and_explains_failures() {
     assert_eq!(wasm.extension().unwrap(), "wasm");
     let out = run_floww(&["build", "/no/such/crate"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a crate: no Cargo.toml there"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/crate is not a folder with a workflow in it"));
+    let empty = tempfile::tempdir().unwrap();
+    let out = run_floww(&["build", empty.path().to_str().unwrap()]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("holds no workflow: neither a Cargo.toml (Rust) nor a package.json (TypeScript)"), "{err}");
     let out = run_floww(&["build", repo_root().to_str().unwrap()]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a workspace, not a crate"));

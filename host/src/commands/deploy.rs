@@ -4,7 +4,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use super::client::ClientOptions;
-use crate::guest_build::GuestCrate;
+use crate::guest_build::Guest;
 use crate::storage::WorkflowId;
 
 /// Deploy a workflow to a running host (building it first if given a crate).
@@ -50,8 +50,8 @@ impl DeployCommand {
             _ => self.source.clone(),
         };
         let (wasm, default_id) = if source.is_dir() {
-            let krate = GuestCrate::inspect(&source)?;
-            (krate.build()?, krate.name)
+            let guest = Guest::inspect(&source)?;
+            (guest.build()?, guest.name().to_owned())
         } else {
             let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
             (source.clone(), stem.replace('_', "-"))

@@ -4,22 +4,23 @@ use std::time::{Duration, SystemTime};
 use anyhow::Context;
 
 use super::serve::{Deploy, ServeOptions};
-use crate::guest_build::GuestCrate;
+use crate::guest_build::Guest;
 use crate::registry::{DeployOptions, Registry};
 use crate::storage::WorkflowId;
 
-/// Build a workflow crate, deploy it under the crate's name, and serve it;
+/// Build a workflow (Rust or TypeScript), deploy it under its name, and serve it;
 /// on every saved change, rebuild and swap the new version in.
 ///
 /// Requests in flight finish on the old version; a build error is printed and
 /// the last good version keeps serving. KV data persists in the data dir.
 #[derive(clap::Args)]
 pub struct DevCommand {
-    /// The workflow crate's folder (the one holding its Cargo.toml).
-    #[arg(value_name = "CRATE_DIR")]
-    crate_dir: PathBuf,
+    /// The workflow's folder: a Rust crate's (with its Cargo.toml) or a
+    /// TypeScript package's (with its package.json).
+    #[arg(value_name = "WORKFLOW_DIR")]
+    dir: PathBuf,
 
-    /// The workflow id to deploy under [default: the crate's name].
+    /// The workflow id to deploy under [default: the crate's or package's name].
     #[arg(long)]
     id: Option<String>,
 
@@ -27,18 +28,18 @@ pub struct DevCommand {
     serve: ServeOptions,
 }
 
-/// How often the crate's files are checked for changes.
+/// How often the workflow's files are checked for changes.
 const POLL: Duration = Duration::from_millis(300);
 
 impl DevCommand {
     pub fn run(self) -> anyhow::Result<()> {
-        let krate = GuestCrate::inspect(&self.crate_dir)?;
-        let id = self.id.unwrap_or_else(|| krate.name.clone());
+        let guest = Guest::inspect(&self.dir)?;
+        let id = self.id.unwrap_or_else(|| guest.name().to_owned());
         let id = WorkflowId::parse(&id).context("the crate name can't be a workflow id; pass --id")?;
         let listener = self.serve.bind()?;
-        let wasm = krate.build()?;
+        let wasm = guest.build()?;
         // Taken after the build, which may write the crate's Cargo.lock.
-        let mut sources = fingerprint(krate.dir());
+        let mut sources = fingerprint(guest.dir());
         let host = self.serve.open()?;
         Deploy::read(id.clone(), wasm)?.to(&host)?;
 
@@ -46,10 +47,10 @@ impl DevCommand {
         std::thread::Builder::new().name("floww-dev-watch".into()).spawn(move || {
             loop {
                 std::thread::sleep(POLL);
-                let now = fingerprint(krate.dir());
+                let now = fingerprint(guest.dir());
                 if now != sources {
                     sources = now;
-                    reload(&krate, &id, &registry);
+                    reload(&guest, &id, &registry);
                 }
             }
         })?;
@@ -58,9 +59,9 @@ impl DevCommand {
 }
 
 /// Rebuilds and swaps the new version in, or keeps the old one on any error.
-fn reload(krate: &GuestCrate, id: &str, registry: &Registry) {
-    eprintln!("Change detected in {}; rebuilding…", krate.dir().display());
-    let deployed = krate.build().and_then(|wasm| {
+fn reload(guest: &Guest, id: &str, registry: &Registry) {
+    eprintln!("Change detected in {}; rebuilding…", guest.dir().display());
+    let deployed = guest.build().and_then(|wasm| {
         let bytes = std::fs::read(&wasm).with_context(|| format!("could not read {}", wasm.display()))?;
         Ok(registry.deploy(id, &bytes, DeployOptions::default())?)
     });
@@ -70,8 +71,9 @@ fn reload(krate: &GuestCrate, id: &str, registry: &Registry) {
     }
 }
 
-/// Names, sizes and modification times of the crate's files (not `target/`
-/// or hidden folders): a change in any means a rebuild.
+/// Names, sizes and modification times of the workflow's files (not build
+/// output or packages, `target/`, `dist/` and `node_modules/`, nor hidden
+/// folders): a change in any means a rebuild.
 fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
     let mut files = Vec::new();
     let mut pending = vec![dir.to_path_buf()];
@@ -82,7 +84,8 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, u64, Option<SystemTime>)> {
             let name = entry.file_name();
             let Ok(meta) = entry.metadata() else { continue };
             if meta.is_dir() {
-                if name != "target" && !name.to_string_lossy().starts_with('.') {
+                let skipped = ["target", "dist", "node_modules"].iter().any(|skip| name == *skip);
+                if !skipped && !name.to_string_lossy().starts_with('.') {
                     pending.push(path);
                 }
             } else {
@@ -106,6 +109,8 @@ mod tests {
         std::fs::write(dir.path().join("src/lib.rs"), "a").unwrap();
         let before = fingerprint(dir.path());
         std::fs::write(dir.path().join("target/out.wasm"), "x").unwrap();
+        std::fs::create_dir_all(dir.path().join("dist")).unwrap();
+        std::fs::write(dir.path().join("dist/out.wasm"), "x").unwrap();
         assert_eq!(fingerprint(dir.path()), before);
         std::fs::write(dir.path().join("src/lib.rs"), "ab").unwrap();
         assert_ne!(fingerprint(dir.path()), before);

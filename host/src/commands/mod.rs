@@ -10,7 +10,7 @@ mod kv;
 mod logs;
 mod new;
 mod runs;
-mod sdk;
+pub(crate) mod sdk;
 mod secret;
 mod serve;
 mod undeploy;

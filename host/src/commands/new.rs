@@ -1,54 +1,91 @@
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Context, bail};
 
 use crate::storage::WorkflowId;
 
-/// Create a workflow crate that builds and serves as it is.
+/// Create a workflow that builds and serves as it is.
 ///
-/// It has one webhook that counts visits in the KV store, a unit test
-/// (`cargo test`), and a README saying what to edit next.
+/// It has one webhook that counts visits in the KV store, a unit test (Rust:
+/// `cargo test`), and a README saying what to edit next.
 #[derive(clap::Args)]
 pub struct NewCommand {
-    /// The workflow's name: its crate name and default workflow id (a-z 0-9 -).
+    /// The workflow's name: its crate or package name and default workflow id (a-z 0-9 -).
     name: String,
 
-    /// Where to create the crate's folder.
+    /// The language to write it in. TypeScript needs Node.js 20 or later.
+    #[arg(long, value_enum, default_value_t = Lang::Rust)]
+    lang: Lang,
+
+    /// Where to create the workflow's folder.
     #[arg(long, default_value = ".")]
     dir: PathBuf,
 
-    /// The folder of the floww guest SDK to depend on [default: the SDK this
-    /// floww carries, written once to ~/.cache/floww].
+    /// The folder of the floww SDK to depend on: the Rust crate's, or with
+    /// `--lang ts` the npm package's [default: the SDK this floww carries,
+    /// written once to ~/.cache/floww].
     #[arg(long, env = "FLOWW_SDK")]
     sdk: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Lang {
+    Rust,
+    #[value(alias = "typescript")]
+    Ts,
 }
 
 impl NewCommand {
     pub fn run(self) -> anyhow::Result<()> {
         WorkflowId::parse(&self.name).context("the name becomes the workflow id")?;
-        check_crate_name(&self.name)?;
-        let sdk = match self.sdk {
-            Some(sdk) => sdk,
-            None => super::sdk::installed()?,
+        if self.lang == Lang::Rust {
+            check_crate_name(&self.name)?;
+        } else if self.name == "floww" {
+            bail!("\"floww\" can't name the package: the SDK it depends on is called so; pick another name");
+        }
+        let sdk = match (self.sdk, self.lang) {
+            (Some(sdk), _) => sdk,
+            (None, Lang::Rust) => super::sdk::installed()?,
+            (None, Lang::Ts) => super::sdk::ts_sdk()?,
         };
-        let sdk = sdk.canonicalize().with_context(|| format!("no guest SDK at {}: pass --sdk PATH", sdk.display()))?;
+        let sdk = sdk.canonicalize().with_context(|| format!("no floww SDK at {}: pass --sdk PATH", sdk.display()))?;
+        if self.lang == Lang::Ts && !sdk.join("package.json").is_file() {
+            bail!("{} is not the TypeScript SDK (it has no package.json): pass --sdk PATH", sdk.display());
+        }
         let root = self.dir.join(&self.name);
         if root.exists() {
             bail!("{} already exists; pick another name or --dir", root.display());
         }
         fs::create_dir_all(root.join("src")).with_context(|| format!("could not create {}", root.display()))?;
-        let sdk = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
-        for (file, text) in [
-            ("Cargo.toml", CARGO_TOML),
-            ("src/lib.rs", LIB_RS),
-            ("README.md", README),
-            (".gitignore", "/target\n/.floww/\n"),
-        ] {
-            let text = text.replace("{name}", &self.name).replace("{sdk}", &sdk);
+        let files: &[(&str, &str)] = match self.lang {
+            Lang::Rust => &[
+                ("Cargo.toml", CARGO_TOML),
+                ("src/lib.rs", LIB_RS),
+                ("README.md", README),
+                (".gitignore", "/target\n/.floww/\n"),
+            ],
+            Lang::Ts => &[
+                ("package.json", PACKAGE_JSON),
+                ("tsconfig.json", TSCONFIG_JSON),
+                ("src/index.ts", INDEX_TS),
+                ("README.md", README_TS),
+                (".gitignore", "/node_modules\n/dist\n/.floww/\n"),
+            ],
+        };
+        let escaped = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+        for (file, text) in files {
+            let text = text
+                .replace("{name}", &self.name)
+                .replace("{sdk}", &escaped)
+                .replace("{dev_dependencies}", &ts_tools());
             fs::write(root.join(file), text).with_context(|| format!("could not write {file}"))?;
         }
         println!("Created {}", root.display());
+        if self.lang == Lang::Ts {
+            install_packages(&root);
+        }
         println!(
             "Next: `floww dev {}`, then `curl -X POST localhost:3000/webhook/{}/visits -d '{{\"page\": \"home\"}}'`",
             root.display(),
@@ -56,6 +93,25 @@ impl NewCommand {
         );
         Ok(())
     }
+}
+
+/// Installs a new TypeScript workflow's packages now, so an editor finds the
+/// SDK's types at once; if that fails, the first build tries again.
+fn install_packages(root: &Path) {
+    println!("Installing its npm packages (npm install)…");
+    let installed = Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(root).status();
+    if !matches!(installed, Ok(status) if status.success()) {
+        eprintln!("warning: `npm install` did not succeed in {}; `floww build` will try again", root.display());
+    }
+}
+
+/// The build tools a new TypeScript workflow pins: the versions this
+/// repository's tests use (its package.json), as package.json lines.
+fn ts_tools() -> String {
+    let repo: serde_json::Value =
+        serde_json::from_str(include_str!("../../../package.json")).expect("the repository's package.json is JSON");
+    let tools = repo["devDependencies"].as_object().expect("the repository's package.json lists devDependencies");
+    tools.iter().map(|(name, version)| format!("    \"{name}\": {version}")).collect::<Vec<_>>().join(",\n")
 }
 
 /// Names cargo refuses for a package, or that clash with the crate's own
@@ -144,4 +200,86 @@ A Floww workflow. Serve it with live reload: `floww dev .` — then
 Next: add a handler in `src/lib.rs` and list it in `floww::workflow!`
 (`GET "/{name}/report" => report,`); keep logic in plain functions and test
 them with `cargo test`. Deploy to a running host with `floww deploy .`.
+"#;
+
+const PACKAGE_JSON: &str = r#"{
+  "name": "{name}",
+  "version": "0.1.0",
+  "private": true,
+  "type": "module",
+  "scripts": {
+    "build": "floww build .",
+    "dev": "floww dev .",
+    "check": "tsc --noEmit"
+  },
+  "dependencies": {
+    "floww": "file:{sdk}"
+  },
+  "devDependencies": {
+{dev_dependencies}
+  }
+}
+"#;
+
+const TSCONFIG_JSON: &str = r#"{
+  "compilerOptions": {
+    "target": "es2022",
+    "lib": ["es2022"],
+    "module": "esnext",
+    "moduleResolution": "bundler",
+    "strict": true,
+    "noEmit": true,
+    "skipLibCheck": true
+  },
+  "include": ["src"]
+}
+"#;
+
+const INDEX_TS: &str = r#"// {name}: a Floww workflow. Its webhooks are the keys of `webhooks` below.
+
+import { type Context, type Request, json, workflow, HttpError } from "floww";
+
+interface Visit {
+  page: string;
+}
+
+/** Plain logic lives in plain functions, easy to test and reuse. */
+export function pageKey(page: string): string | undefined {
+  const key = page.trim().toLowerCase();
+  return key === "" ? undefined : key;
+}
+
+/**
+ * Counts visits per page in the KV table `visits`. `increment` adds in one
+ * step, so visits at the same moment are each counted (reading the count and
+ * then writing it back would lose some).
+ */
+async function visit(ctx: Context, req: Request) {
+  const { page } = req.json<Visit>(); // a body that isn't JSON answers 400
+  const key = pageKey(String(page ?? ""));
+  if (key === undefined) {
+    throw new HttpError(422, 'page must name a page, e.g. "home"'); // your own error
+  }
+  const visits = await ctx.kv.increment("visits", key, 1);
+  ctx.log.info(`${key} has ${visits} visits`);
+  return json(200, { page: key, visits });
+}
+
+export default workflow({
+  webhooks: {
+    "POST /{name}/visits": visit,
+  },
+});
+"#;
+
+const README_TS: &str = r#"# {name}
+
+A Floww workflow in TypeScript. Serve it with live reload: `floww dev .` — then
+
+    curl -X POST localhost:3000/webhook/{name}/visits -d '{"page": "home"}'
+
+Next: add a handler in `src/index.ts` and list it in `webhooks`
+(`"GET /{name}/report": report,`). `npm run check` checks the types; `floww
+build .` checks them too and writes the component to `dist/`. Deploy to a
+running host with `floww deploy .`. Needs Node.js 20 or later.
 "#;

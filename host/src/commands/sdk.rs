@@ -1,9 +1,9 @@
-//! The guest SDK this `floww` was built with, carried in the binary, so
-//! `floww new` makes crates that build wherever the binary is, with no
-//! checkout: it is written once to the user's cache,
+//! The guest SDKs this `floww` was built with, Rust and TypeScript, carried in
+//! the binary, so `floww new` makes workflows that build wherever the binary
+//! is, with no checkout: they are written once to the user's cache,
 //! `$XDG_CACHE_HOME/floww/sdk-VERSION-HASH` (or `~/.cache/…`; the hash of its
 //! files, so builds of one version with different SDKs never share a
-//! folder), laid out as in the repository (`guest-sdk/`, `wit/`).
+//! folder), laid out as in the repository (`guest-sdk/`, `ts-sdk/`, `wit/`).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -55,18 +55,34 @@ hmac = "0.13"
 sha2 = "0.11"
 "#;
 
-/// The folder of this version's SDK in the user's cache, written if missing.
+/// The folder of this version's Rust SDK in the user's cache, written if missing.
 pub fn installed() -> anyhow::Result<PathBuf> {
+    Ok(root()?.join("guest-sdk"))
+}
+
+/// The folder of this version's TypeScript SDK (npm package `floww`) in the
+/// user's cache, written if missing.
+pub fn ts_sdk() -> anyhow::Result<PathBuf> {
+    Ok(root()?.join("ts-sdk"))
+}
+
+/// The folder of the WIT contract this floww serves, for componentize-js.
+pub fn wit_dir() -> anyhow::Result<PathBuf> {
+    Ok(root()?.join("wit"))
+}
+
+/// This version's SDK folder in the user's cache, written if missing.
+fn root() -> anyhow::Result<PathBuf> {
     let cache = match (std::env::var_os("XDG_CACHE_HOME"), std::env::var_os("HOME")) {
         (Some(cache), _) if !cache.is_empty() => PathBuf::from(cache),
         (_, Some(home)) if !home.is_empty() => Path::new(&home).join(".cache"),
-        _ => bail!("no cache folder for the guest SDK (neither XDG_CACHE_HOME nor HOME is set): pass --sdk PATH"),
+        _ => bail!("no cache folder for the guest SDK (neither XDG_CACHE_HOME nor HOME is set): set one of them"),
     };
     let root = cache.join("floww").join(format!("sdk-{}-{}", env!("CARGO_PKG_VERSION"), &content_hash()[..12]));
     if !root.join("guest-sdk/Cargo.toml").is_file() {
         write(&root).with_context(|| format!("could not write the guest SDK to {}", root.display()))?;
     }
-    Ok(root.join("guest-sdk"))
+    Ok(root)
 }
 
 /// The SHA-256 of the SDK's files, in hex.

@@ -1,7 +1,7 @@
-//! Builds a guest crate into a wasm component with cargo, for `floww build`
-//! and `floww dev`. Guests go to a target dir of their own (`floww-guests`
-//! inside the crate's cargo target dir) so they never wait on the host's
-//! build lock or churn its artifacts.
+//! Builds a Rust workflow crate into a wasm component with cargo. Guests go
+//! to a target dir of their own (`floww-guests` inside the crate's cargo
+//! target dir) so they never wait on the host's build lock or churn its
+//! artifacts.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,10 +10,10 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 use serde::Deserialize;
 
-pub const WASM_TARGET: &str = "wasm32-wasip2";
+const WASM_TARGET: &str = "wasm32-wasip2";
 
 /// A guest crate as cargo describes it.
-pub struct GuestCrate {
+pub struct RustCrate {
     pub name: String,
     manifest: PathBuf,
     target_dir: PathBuf,
@@ -72,7 +72,7 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-impl GuestCrate {
+impl RustCrate {
     /// Reads the crate in `dir` with `cargo metadata`.
     pub fn inspect(dir: &Path) -> anyhow::Result<Self> {
         let manifest = dir.join("Cargo.toml");
