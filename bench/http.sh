@@ -63,23 +63,6 @@ for round in $(seq "$rounds"); do
   done
 done
 
-# The median over the rounds of requests/s, p50 and p99 (wrk's units → ms).
-summary() {
-  local files=() round
-  for round in $(seq "$rounds"); do
-    local name="$1 #$round"
-    files+=("$tmp/wrk-${name//[^A-Za-z0-9]/_}.txt")
-  done
-  awk -v name="$1" '
-    function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    function med(a, n,   i, j, t) { for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }; return a[int((n + 1) / 2)] }
-    FNR == 1 {n++}
-    /Requests\/sec/ {rps[n] = $2}
-    $1 == "50%" {p50[n] = ms($2)} $1 == "99%" {p99[n] = ms($2)}
-    /Non-2xx/ {bad += $NF}
-    END {printf "%-38s %8.0f req/s   p50 %6.2f ms   p99 %6.2f ms   non-2xx %d   (req/s of each round:", name, med(rps, n), med(p50, n), med(p99, n), bad
-         for (i = 1; i <= n; i++) printf " %.0f", rps[i]; print ")"}' "${files[@]}"
-}
 {
   for server in "${servers[@]}"; do
     summary "$server /counter"
@@ -88,11 +71,6 @@ summary() {
   summary "$flush_each /counter"
 } | tee "$tmp/summary"
 
-# The median requests/s of the summary line of $1.
-rps() {
-  awk -v n="$1 " 'substr($0, 1, length(n)) == n {for (i = 1; i <= NF; i++) if ($i == "req/s") {print $(i - 1); exit}}' "$tmp/summary"
-}
-ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN {printf "%.2f", a / b}'; }
 for ours in floww "$reuse"; do
   for server in "$kv" "$sled"; do
     echo "ratio $ours/$server of the medians: /counter $(ratio "$ours /counter" "$server /counter")," \

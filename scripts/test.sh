@@ -9,6 +9,17 @@ cd "$(dirname "$0")/.."
 # Guests are built for this target; the integration tests build them.
 rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
 
+# TypeScript workflows build with Node.js 20+ and the npm packages that
+# package-lock.json pins (the SDK, esbuild, componentize-js, tsc), installed
+# again only when the lock file changed.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  echo "The tests need Node.js 20 or later with npm (TypeScript workflows): install them first" >&2
+  exit 1
+fi
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
 # The dashboard's browser tests drive Debian's Chromium through chromedriver.
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
   scripts/apt-install.sh "Chromium and chromedriver" chromium chromium-driver

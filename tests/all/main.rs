@@ -24,6 +24,7 @@ mod runs;
 mod secrets;
 mod shared_tables;
 mod triggers;
+mod typescript;
 mod validation;
 mod webdriver;
 mod webhooks;

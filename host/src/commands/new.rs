@@ -1,6 +1,5 @@
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use anyhow::{Context, bail};
 
@@ -96,12 +95,10 @@ impl NewCommand {
 }
 
 /// Installs a new TypeScript workflow's packages now, so an editor finds the
-/// SDK's types at once; if that fails, the first build tries again.
+/// SDK's types at once; if that fails, says why and leaves it to the first build.
 fn install_packages(root: &Path) {
-    println!("Installing its npm packages (npm install)…");
-    let installed = Command::new("npm").args(["install", "--no-audit", "--no-fund"]).current_dir(root).status();
-    if !matches!(installed, Ok(status) if status.success()) {
-        eprintln!("warning: `npm install` did not succeed in {}; `floww build` will try again", root.display());
+    if let Err(e) = crate::guest_build::prepare_typescript(root) {
+        eprintln!("warning: {e:#}; `floww build` will try again");
     }
 }
 

@@ -31,6 +31,16 @@ const FILES: &[(&str, &str)] = &[
     ("guest-sdk/src/kv/error.rs", include_str!("../../../guest-sdk/src/kv/error.rs")),
     ("guest-sdk/src/kv/list.rs", include_str!("../../../guest-sdk/src/kv/list.rs")),
     ("guest-sdk/src/kv/write.rs", include_str!("../../../guest-sdk/src/kv/write.rs")),
+    ("ts-sdk/package.json", include_str!("../../../ts-sdk/package.json")),
+    ("ts-sdk/README.md", include_str!("../../../ts-sdk/README.md")),
+    ("ts-sdk/index.js", include_str!("../../../ts-sdk/index.js")),
+    ("ts-sdk/index.d.ts", include_str!("../../../ts-sdk/index.d.ts")),
+    ("ts-sdk/src/context.js", include_str!("../../../ts-sdk/src/context.js")),
+    ("ts-sdk/src/errors.js", include_str!("../../../ts-sdk/src/errors.js")),
+    ("ts-sdk/src/http.js", include_str!("../../../ts-sdk/src/http.js")),
+    ("ts-sdk/src/json.js", include_str!("../../../ts-sdk/src/json.js")),
+    ("ts-sdk/src/kv.js", include_str!("../../../ts-sdk/src/kv.js")),
+    ("ts-sdk/src/workflow.js", include_str!("../../../ts-sdk/src/workflow.js")),
     ("wit/workflow.wit", include_str!("../../../wit/workflow.wit")),
 ];
 
@@ -123,10 +133,14 @@ mod tests {
     fn every_sdk_source_file_is_carried() {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let mut on_disk = Vec::new();
-        let mut pending = vec![repo.join("guest-sdk/src")];
+        let mut pending = vec![repo.join("guest-sdk/src"), repo.join("ts-sdk")];
         while let Some(dir) = pending.pop() {
             for entry in fs::read_dir(dir).unwrap() {
                 let path = entry.unwrap().path();
+                // The TypeScript SDK's own tests stay in the repository.
+                if path.ends_with("ts-sdk/test") || path.ends_with("ts-sdk/node_modules") {
+                    continue;
+                }
                 if path.is_dir() {
                     pending.push(path);
                 } else {

@@ -9,6 +9,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 
+pub use typescript::prepare as prepare_typescript;
+
 /// A workflow's source folder, in the language it is written in.
 pub enum Guest {
     Rust(rust::RustCrate),

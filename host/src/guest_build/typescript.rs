@@ -34,7 +34,8 @@ impl TsPackage {
     pub fn inspect(dir: &Path) -> anyhow::Result<Self> {
         let dir = dir.canonicalize().with_context(|| format!("no folder {}", dir.display()))?;
         let manifest = dir.join("package.json");
-        let text = std::fs::read_to_string(&manifest).with_context(|| format!("could not read {}", manifest.display()))?;
+        let text =
+            std::fs::read_to_string(&manifest).with_context(|| format!("could not read {}", manifest.display()))?;
         let package: PackageJson =
             serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", manifest.display()))?;
         let name = package.name.with_context(|| format!("{} has no \"name\"", manifest.display()))?;
@@ -57,10 +58,7 @@ impl TsPackage {
 
     /// Builds the component and returns its path.
     pub fn build(&self) -> anyhow::Result<PathBuf> {
-        check_node()?;
-        if !has_node_modules(&self.dir) {
-            install_packages(&self.dir)?;
-        }
+        prepare(&self.dir)?;
         let wit = crate::commands::sdk::wit_dir()?;
         let wasm = self.dir.join("dist").join(format!("{}.wasm", self.name));
         eprintln!("Building {} (TypeScript)…", self.name);
@@ -79,17 +77,28 @@ impl TsPackage {
     }
 }
 
-/// Whether npm installed packages for `dir` or a folder above it (an npm
+/// Checks for Node.js, and installs the npm packages of the package in
+/// `dir` unless they are: in its `node_modules` or a folder's above (an npm
 /// workspace installs its members' packages at its root).
+pub fn prepare(dir: &Path) -> anyhow::Result<()> {
+    check_node()?;
+    if !has_node_modules(dir) {
+        install_packages(dir)?;
+    }
+    Ok(())
+}
+
 fn has_node_modules(dir: &Path) -> bool {
     dir.ancestors().any(|d| d.join("node_modules").is_dir())
 }
 
 fn install_packages(dir: &Path) -> anyhow::Result<()> {
     eprintln!("Installing the workflow's npm packages (npm install, once)…");
+    // Standard output stays the component path's (floww build prints it).
     let status = Command::new("npm")
         .args(["install", "--no-audit", "--no-fund"])
         .current_dir(dir)
+        .stdout(std::io::stderr())
         .status()
         .context("could not run npm, which comes with Node.js")?;
     if !status.success() {
@@ -101,7 +110,8 @@ fn install_packages(dir: &Path) -> anyhow::Result<()> {
 /// Node.js must be on PATH and new enough; says how to get it otherwise.
 fn check_node() -> anyhow::Result<()> {
     let need = format!("TypeScript workflows need Node.js {NODE_MAJOR} or later (https://nodejs.org)");
-    let output = Command::new("node").arg("--version").output().with_context(|| format!("{need}: no `node` on PATH"))?;
+    let output =
+        Command::new("node").arg("--version").output().with_context(|| format!("{need}: no `node` on PATH"))?;
     let version = String::from_utf8_lossy(&output.stdout).trim().to_owned();
     match node_major(&version) {
         Some(major) if major >= NODE_MAJOR => Ok(()),
