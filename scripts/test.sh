@@ -32,4 +32,10 @@ if [ -z "${FLOWW_TEST_POSTGRES:-}" ]; then
   export FLOWW_TEST_POSTGRES
   echo "PostgreSQL for the tests: $FLOWW_TEST_POSTGRES" >&2
 fi
+# The TypeScript SDK's unit tests (Node's test runner, on faked host
+# imports) and its type tests, when the whole suite runs.
+if [ $# -eq 0 ]; then
+  npm test --workspace ts-sdk
+  npm run check --workspace ts-sdk
+fi
 cargo test --release "$@"
