@@ -17,18 +17,6 @@ source "$(dirname "$0")/lib.sh"
 load_args "$@"
 build_all
 
-counter_lua=$tmp/counter.lua
-user_lua=$tmp/user.lua
-post_lua "$counter_lua" /webhook/counter '{"increment": 1}'
-post_lua "$user_lua" /webhook/users '{"action": "get-user", "userId": "user-123"}'
-create='{"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"}'
-
-seed() {
-  local status
-  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$1/webhook/users" -H 'Content-Type: application/json' -d "$create")
-  [[ $status == 201 ]] || { echo "seeding $1 answered $status" >&2; exit 1; }
-}
-
 echo "closed loop, ${conns} connections, ${secs} s per load, ${rounds} rounds, $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p'))"
 
 # All the servers run at once (idle when not under load), and the rounds
@@ -57,9 +45,11 @@ for server in "${servers[@]}" "$flush_each"; do seed "${urls[$server]}"; done
 
 for round in $(seq "$rounds"); do
   for server in "${servers[@]}" "$flush_each"; do
-    load "$server /counter #$round" "${urls[$server]}" "$secs" "$conns" "$counter_lua" >/dev/null
-    [[ $server == "$flush_each" ]] && continue
-    load "$server get-user #$round" "${urls[$server]}" "$secs" "$conns" "$user_lua" >/dev/null
+    if [[ $server == "$flush_each" ]]; then
+      load_kv_store "$server" "$round" counter-only
+    else
+      load_kv_store "$server" "$round"
+    fi
   done
 done
 

@@ -130,3 +130,24 @@ rps() {
   awk -v n="$1 " 'substr($0, 1, length(n)) == n {for (i = 1; i <= NF; i++) if ($i == "req/s") {print $(i - 1); exit}}' "$tmp/summary"
 }
 ratio() { awk -v a="$(rps "$1")" -v b="$(rps "$2")" 'BEGIN {printf "%.2f", a / b}'; }
+
+# The kv-store example's loads (its Rust and TypeScript builds answer alike):
+# /counter adds one, get-user reads the user that `seed URL` creates.
+counter_lua=$tmp/counter.lua
+user_lua=$tmp/user.lua
+post_lua "$counter_lua" /webhook/counter '{"increment": 1}'
+post_lua "$user_lua" /webhook/users '{"action": "get-user", "userId": "user-123"}'
+
+seed() {
+  local status create='{"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"}'
+  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$1/webhook/users" -H 'Content-Type: application/json' -d "$create")
+  [[ $status == 201 ]] || { echo "seeding $1 answered $status" >&2; exit 1; }
+}
+
+# load_kv_store SERVER ROUND [counter-only]: round ROUND of the loads on
+# ${urls[SERVER]}, named "SERVER /counter #ROUND" and "SERVER get-user #ROUND".
+load_kv_store() {
+  load "$1 /counter #$2" "${urls[$1]}" "$secs" "$conns" "$counter_lua" >/dev/null
+  [[ ${3:-} == counter-only ]] && return
+  load "$1 get-user #$2" "${urls[$1]}" "$secs" "$conns" "$user_lua" >/dev/null
+}

@@ -23,12 +23,6 @@ database=floww_bench_$$
 psql -q "$FLOWW_TEST_POSTGRES" -c "CREATE DATABASE $database"
 store="$base/$database"
 
-counter_lua=$tmp/counter.lua
-user_lua=$tmp/user.lua
-post_lua "$counter_lua" /webhook/counter '{"increment": 1}'
-post_lua "$user_lua" /webhook/users '{"action": "get-user", "userId": "user-123"}'
-create='{"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"}'
-
 echo "closed loop, ${conns} connections, ${secs} s per load, ${rounds} rounds, $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p')), $(psql -Atc 'SHOW server_version' "$FLOWW_TEST_POSTGRES" | cut -d' ' -f1) PostgreSQL"
 
 declare -A urls
@@ -39,14 +33,12 @@ for kind in sled postgres; do
   start "floww-$kind" taskset -c 0 "$floww" serve --listen 127.0.0.1:0 --data-dir "$tmp/$kind" "${args[@]}" \
     --deploy "kv-store=$kv_store_wasm"
   urls[$kind]=$url
-  status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/webhook/users" -H 'Content-Type: application/json' -d "$create")
-  [[ $status == 201 ]] || { echo "seeding $kind answered $status" >&2; exit 1; }
+  seed "$url"
 done
 
 for round in $(seq "$rounds"); do
   for kind in sled postgres; do
-    load "$kind /counter #$round" "${urls[$kind]}" "$secs" "$conns" "$counter_lua" >/dev/null
-    load "$kind get-user #$round" "${urls[$kind]}" "$secs" "$conns" "$user_lua" >/dev/null
+    load_kv_store "$kind" "$round"
   done
 done
 for kind in sled postgres; do

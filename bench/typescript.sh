@@ -12,12 +12,7 @@ load_args "$@"
 idle=${4:-20}
 build_all
 kv_store_ts_wasm=$($floww build examples/kv-store-ts 2>/dev/null)
-
-counter_lua=$tmp/counter.lua
-user_lua=$tmp/user.lua
-post_lua "$counter_lua" /webhook/counter '{"increment": 1}'
-post_lua "$user_lua" /webhook/users '{"action": "get-user", "userId": "user-123"}'
-create='{"action": "create-user", "userId": "user-123", "name": "John Doe", "email": "john@example.com"}'
+ts_probe_wasm=$($floww build tests/guests-ts/ts-probe 2>/dev/null)
 
 echo "closed loop, ${conns} connections, ${secs} s per load, ${rounds} rounds, $(nproc) CPUs ($(lscpu | sed -n 's/^Model name: *//p'))"
 echo "components: rust $(stat -c %s "$kv_store_wasm") bytes, typescript $(stat -c %s "$kv_store_ts_wasm") bytes"
@@ -34,15 +29,13 @@ for lang in rust ts; do
       --deploy "kv-store=${wasm[$lang]}" "${flags[@]}"
     urls[$name]=$url
     servers+=("$name")
-    status=$(curl -s -o /dev/null -w '%{http_code}' -X POST "$url/webhook/users" -d "$create")
-    [[ $status == 201 ]] || { echo "seeding $name answered $status" >&2; exit 1; }
+    seed "$url"
   done
 done
 
 for round in $(seq "$rounds"); do
   for server in "${servers[@]}"; do
-    load "$server /counter #$round" "${urls[$server]}" "$secs" "$conns" "$counter_lua" >/dev/null
-    load "$server get-user #$round" "${urls[$server]}" "$secs" "$conns" "$user_lua" >/dev/null
+    load_kv_store "$server" "$round"
   done
 done
 {
@@ -58,18 +51,20 @@ done
 for pid in "${pids[@]}"; do stop "$pid"; done
 pids=()
 
-# Cold deploy: PUT to a host with an empty code cache until the answer. Then
-# the same component under more ids (compiled once, shared) for the memory
-# each idle workflow adds.
+# Cold deploy: PUT the example to a host with an empty code cache, timed to
+# the answer (its compile included). Then the memory a TypeScript workflow
+# adds: ts-probe (paths under its id) once, with its compiled code, then
+# under more ids (the code compiled once, shared).
 mkdir -p "$tmp/deploys"
 start deploys "$floww" serve --listen 127.0.0.1:0 --data-dir "$tmp/deploys"
 host_pid=$last_pid
-before=$(rss_kib "$host_pid")
 t0=$(ms_now)
-status=$(deploy "$url" "$tmp/deploys" ts-0 "$kv_store_ts_wasm")
+status=$(deploy "$url" "$tmp/deploys" kv-store "$kv_store_ts_wasm")
 echo "cold deploy of the TypeScript example: $(($(ms_now) - t0)) ms (HTTP $status)"
+before=$(rss_kib "$host_pid")
+deploy "$url" "$tmp/deploys" ts-0 "$ts_probe_wasm" >/dev/null
 after_one=$(rss_kib "$host_pid")
-for n in $(seq 1 "$idle"); do deploy "$url" "$tmp/deploys" "ts-$n" "$kv_store_ts_wasm" >/dev/null; done
+for n in $(seq 1 "$idle"); do deploy "$url" "$tmp/deploys" "ts-$n" "$ts_probe_wasm" >/dev/null; done
 after=$(rss_kib "$host_pid")
-echo "host RSS: $before KiB empty, $after_one KiB with one TypeScript workflow," \
-  "$after KiB with $((idle + 1)): $(((after - after_one) / idle)) KiB per further idle workflow"
+echo "host RSS: $before KiB, $after_one KiB after one more TypeScript workflow (+$((after_one - before)) KiB)," \
+  "$after KiB with the same code under $idle more ids: $(((after - after_one) / idle)) KiB per further idle workflow"

@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Host, repo_root, run_floww};
+use crate::harness::{Host, repo_root, run_floww, wait_for};
 
 /// Builds of generated crates share one target dir, kept between runs.
 fn shared_target() -> PathBuf {
@@ -22,15 +22,6 @@ fn new_crate(parent: &Path, name: &str) -> PathBuf {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("floww dev"));
     parent.join(name)
-}
-
-/// Waits (bounded) until `done` holds, polling.
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

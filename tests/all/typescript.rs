@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Host, answer, run_floww};
+use crate::harness::{Host, answer, run_floww, wait_for};
 
 const TS_PROBE: &str = "tests/guests-ts/ts-probe";
 
@@ -35,9 +35,12 @@ fn expect(host: &Host, id: &str, op: Value, status: u16) -> Value {
     body
 }
 
-/// The operations of the permission matrix on `table`, with whether `rights`
-/// (read, write, owner) allow each.
-fn matrix(table: &str, grantee: &str) -> Vec<(Value, fn(bool, bool) -> bool)> {
+/// Whether a grant of (read, write) allows an operation.
+type Allows = fn(bool, bool) -> bool;
+
+/// The operations of the permission matrix on `table`, with whether a
+/// grantee's rights allow each (grant and revoke: only the owner).
+fn matrix(table: &str, grantee: &str) -> Vec<(Value, Allows)> {
     vec![
         (json!({"op": "get", "table": table, "key": "k"}), |read, _| read),
         (json!({"op": "set", "table": table, "key": "k", "value": {"n": 1}}), |_, write| write),
@@ -198,15 +201,6 @@ fn new_ts(parent: &Path, name: &str) -> PathBuf {
     let out = run_floww(&["new", name, "--lang", "ts", "--dir", parent.to_str().unwrap()]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     parent.join(name)
-}
-
-/// Waits (bounded) until `done` holds, polling.
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(start.elapsed() < limit, "gave up waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 /// `floww new --lang ts` makes a workflow that `floww dev` serves; a saved
