@@ -260,6 +260,55 @@ export declare function json(status: number, value: unknown, headers?: HeadersIn
 export declare function text(status: number, text: string, headers?: HeadersInit): Response;
 
 // ---------------------------------------------------------------------------
+// Answering as a Rust workflow does
+// ---------------------------------------------------------------------------
+
+/**
+ * The error the Rust SDK's `req.json::<T>()` throws for a JSON body serde
+ * could not read as `T`: an {@link HttpError} 400 "the request body has the
+ * wrong shape: " followed by `detail`. {@link Request.json} only casts, so a
+ * handler that checks the body itself can answer with the same message.
+ *
+ * ```ts
+ * const userId = req.json<{ userId?: unknown } | null>()?.userId;
+ * if (userId === undefined) throw wrongShape("missing field `userId`");
+ * if (typeof userId !== "string") {
+ *   throw wrongShape(`invalid type: ${describeJson(userId)}, expected a string`);
+ * }
+ * ```
+ */
+export declare function wrongShape(detail: string): HttpError;
+
+/**
+ * What a JSON value is, in serde's words, as its "invalid type: …, expected
+ * …" messages name it: `null`, ``boolean `true` ``, ``integer `5` ``,
+ * ``floating point `1.5` ``, `string "hi"`, `sequence` (an array) or `map`
+ * (any other object).
+ *
+ * ```ts
+ * describeJson(5); // "integer `5`"
+ * `invalid type: ${describeJson(value)}, expected a string`;
+ * ```
+ */
+export declare function describeJson(value: unknown): string;
+
+/**
+ * `value` with the keys of every object in it sorted (by `<`), at any depth,
+ * as serde_json's `Value` and `json!` keep them: `json(200,
+ * withSortedKeys(answer))` sends the same bytes as a Rust workflow. Arrays
+ * keep their order; members whose value is `undefined` are left out, as JSON
+ * leaves them out. One difference JavaScript can't avoid: keys that are array
+ * indexes (`"9"`, `"10"`) stay first, in numeric order. Objects and arrays
+ * are copied (the argument is not changed), objects as plain objects of their
+ * own enumerable members; anything else is returned as it is.
+ *
+ * ```ts
+ * withSortedKeys({ b: 1, a: { d: 2, c: 3 } }); // { a: { c: 3, d: 2 }, b: 1 }
+ * ```
+ */
+export declare function withSortedKeys<T>(value: T): T;
+
+// ---------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------
 

@@ -9,8 +9,9 @@
 // types and the API documentation. One module per concern:
 //
 //   src/workflow.js  workflow(): trigger list and dispatch (the WIT export)
-//   src/http.js      Request, json(), text(), checking a handler's response
-//   src/json.js      serde_json-compatible messages for bodies that aren't JSON
+//   src/http.js      Request, json(), text(), wrongShape(), checking a handler's response
+//   src/json.js      serde_json-compatible messages for bodies that aren't JSON;
+//                    describeJson() and withSortedKeys()
 //   src/kv.js        ctx.kv over the `kv` import, and the Write builders
 //   src/context.js   Context, log, secret (the `log` and `secrets` imports)
 //   src/errors.js    KVError, BatchError, HttpError and their statuses
@@ -18,5 +19,6 @@
 export { workflow } from "./src/workflow.js";
 export { Context, log, secret } from "./src/context.js";
 export { Kv, Write } from "./src/kv.js";
-export { Request, json, text } from "./src/http.js";
+export { Request, json, text, wrongShape } from "./src/http.js";
+export { describeJson, withSortedKeys } from "./src/json.js";
 export { BatchError, HttpError, KVError } from "./src/errors.js";

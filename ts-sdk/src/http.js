@@ -130,6 +130,17 @@ function isAsciiWhitespace(b) {
 }
 
 /**
+ * The 400 the Rust SDK answers a JSON body of the wrong shape with (serde
+ * could not read it as the handler's type): "the request body has the wrong
+ * shape: <detail>", `detail` in serde's words ("missing field `id`").
+ * @param {string} detail
+ * @returns {HttpError}
+ */
+export function wrongShape(detail) {
+  return HttpError.badRequest(`the request body has the wrong shape: ${detail}`);
+}
+
+/**
  * A response whose body is `value` as JSON, with `content-type: application/json`.
  * A value JSON can't hold (a BigInt, a cycle, `undefined`) throws an HttpError 500.
  */

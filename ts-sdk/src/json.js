@@ -8,6 +8,11 @@
 // `de.rs` and `read.rs`) closely enough to name the same error at the same
 // line and column (columns count bytes, as serde_json's do). The fast path is
 // always the engine's `JSON.parse`; the scanner only ever runs on a failure.
+//
+// Two small helpers for answering as a Rust workflow does, exported for
+// workflow authors: `describeJson` names a value as serde's "invalid type"
+// messages do, and `withSortedKeys` orders object keys as serde_json's
+// `Value` (and so `json!`) keeps them.
 
 /** Whitespace as serde_json skips it (not form feed). */
 const isSpace = (b) => b === 0x20 || b === 0x0a || b === 0x09 || b === 0x0d;
@@ -277,4 +282,42 @@ function firstInvalidUtf8(bytes, start, end) {
     i += need + 1;
   }
   return undefined;
+}
+
+/**
+ * What a JSON value is, in serde's words (its `Unexpected`), for messages
+ * like "invalid type: integer `5`, expected a string": `null`,
+ * ``boolean `true` ``, ``integer `5` ``, ``floating point `1.5` ``,
+ * `string "hi"`, `sequence` (an array) or `map` (any other object).
+ * @param {unknown} value a value from `JSON.parse`
+ * @returns {string}
+ */
+export function describeJson(value) {
+  if (value === null) return "null";
+  if (typeof value === "boolean") return `boolean \`${value}\``;
+  if (typeof value === "number") return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
+  if (typeof value === "string") return `string ${JSON.stringify(value)}`;
+  return Array.isArray(value) ? "sequence" : "map";
+}
+
+/**
+ * `value` with the keys of every object in it sorted (by `<`), at any depth,
+ * as serde_json's `Value` and `json!` keep them: sent as JSON, it has the
+ * same bytes as a Rust workflow's answer. Arrays keep their order; object
+ * members whose value is `undefined` are left out, as JSON leaves them out.
+ * Keys that are array indexes ("9", "10") stay first, in numeric order: a
+ * JavaScript object always keeps them so.
+ * Objects and arrays are copied (the argument is not changed), objects as
+ * plain objects of their own enumerable members; anything else is returned
+ * as it is.
+ * @template T
+ * @param {T} value
+ * @returns {T}
+ */
+export function withSortedKeys(value) {
+  if (Array.isArray(value)) return value.map(withSortedKeys);
+  if (value === null || typeof value !== "object") return value;
+  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return Object.fromEntries(entries.map(([k, v]) => [k, withSortedKeys(v)]));
 }

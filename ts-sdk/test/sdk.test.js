@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { beforeEach, describe, test } from "node:test";
 
-import { BatchError, HttpError, KVError, Write, json, text, workflow } from "../index.js";
+import { BatchError, HttpError, KVError, Write, describeJson, json, text, withSortedKeys, workflow, wrongShape } from "../index.js";
 import * as fakeKv from "./fake-host/kv.js";
 import { lines } from "./fake-host/log.js";
 import { values as secrets } from "./fake-host/secrets.js";
@@ -183,6 +183,47 @@ describe("webhooks", () => {
     }
     const fine = read(await w.handleWebhook(request("POST", "/cache", ' {"a": [1, "é"]} ')));
     assert.deepEqual(fine.body, { a: [1, "é"] });
+  });
+});
+
+describe("answering as a Rust workflow does", () => {
+  test("describeJson names a value as serde's `invalid type` messages do", () => {
+    const cases = [
+      [null, "null"],
+      [true, "boolean `true`"],
+      [false, "boolean `false`"],
+      [5, "integer `5`"],
+      [-3, "integer `-3`"],
+      [1.5, "floating point `1.5`"],
+      ["hi \"there\"", 'string "hi \\"there\\""'],
+      ["", 'string ""'],
+      [[1, 2], "sequence"],
+      [{ a: 1 }, "map"],
+      [{}, "map"],
+    ];
+    for (const [value, words] of cases) assert.equal(describeJson(value), words, JSON.stringify(value));
+  });
+
+  test("withSortedKeys sorts keys at every depth, copies, and drops undefined members", () => {
+    const value = { b: 1, a: { d: [{ z: 1, y: 2 }, 3], c: null }, gone: undefined, "": "empty" };
+    const sorted = withSortedKeys(value);
+    assert.equal(JSON.stringify(sorted), '{"":"empty","a":{"c":null,"d":[{"y":2,"z":1},3]},"b":1}');
+    assert.deepEqual(Object.keys(value), ["b", "a", "gone", ""]); // the argument is left as it was
+    assert.notEqual(sorted.a, value.a);
+    assert.deepEqual(withSortedKeys([{ b: 1, a: 2 }, "x"]), [{ a: 2, b: 1 }, "x"]);
+    for (const scalar of [null, 0, "s", true, undefined]) assert.equal(withSortedKeys(scalar), scalar);
+    // Keys that look like array indexes: JavaScript puts them first whatever the order.
+    assert.equal(JSON.stringify(withSortedKeys({ b: 1, 10: 2, 9: 3 })), '{"9":3,"10":2,"b":1}');
+  });
+
+  test("wrongShape is the Rust SDK's 400 for a body of the wrong shape", async () => {
+    const error = wrongShape("missing field `userId`");
+    assert.ok(error instanceof HttpError);
+    assert.equal(error.statusCode, 400);
+    assert.equal(error.message, "the request body has the wrong shape: missing field `userId`");
+    const w = workflow({ webhooks: { "/users": () => { throw wrongShape(`invalid type: ${describeJson(5)}, expected a string`); } } });
+    const answer = read(await w.handleWebhook(request("POST", "/users", "{}")));
+    assert.deepEqual([answer.status, answer.body], [400, { error: "the request body has the wrong shape: invalid type: integer `5`, expected a string" }]);
   });
 });
 

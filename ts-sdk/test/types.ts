@@ -6,10 +6,13 @@ import {
   HttpError,
   KVError,
   Write,
+  describeJson,
   json,
   log,
   text,
+  withSortedKeys,
   workflow,
+  wrongShape,
   type Context,
   type CronEvent,
   type Item,
@@ -91,6 +94,19 @@ async function kvCalls(ctx: Context): Promise<void> {
   await ctx.kv.batch([{ op: "upsert", table: "t", key: "k", value: 1 }]);
   // @ts-expect-error: kv calls are async
   const notAwaited: User = ctx.kv.get<User>("t", "k");
+}
+
+function bodyChecks(req: Request): Response {
+  const userId = req.json<{ userId?: unknown } | null>()?.userId;
+  if (typeof userId !== "string") {
+    const error: HttpError = wrongShape(`invalid type: ${describeJson(userId ?? null)}, expected a string`);
+    throw error;
+  }
+  const sorted: { b: number; a: { c: string } } = withSortedKeys({ b: 1, a: { c: userId } });
+  const list: number[] = withSortedKeys([1, 2]);
+  // @ts-expect-error: the value keeps its type
+  const wrong: string = withSortedKeys(5);
+  return json(200, { sorted, list, wrong });
 }
 
 export default workflow({

@@ -12,7 +12,7 @@
 // (One serde habit is not copied: it also reads a struct from a JSON array,
 // field by field; here an array is only ever the wrong shape.)
 
-import { HttpError, type Request } from "floww";
+import { describeJson, wrongShape, type Request } from "floww";
 
 /** What a field may hold; `?` marks one that may be left out (or null). */
 type Kind = "string" | "string?" | "u32?" | "boolean" | "json?";
@@ -42,10 +42,10 @@ export function readBody<Spec extends Record<string, Kind>>(req: Request, struct
   if (Array.isArray(value) && value.length < Object.keys(spec).length) {
     const count = Object.keys(spec).length;
     const elements = `${count} element${count === 1 ? "" : "s"}`;
-    throw wrongShape(`invalid length ${value.length}, expected ${struct} with ${elements}`, where.end());
+    throw wrongShapeAt(`invalid length ${value.length}, expected ${struct} with ${elements}`, where.end());
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) {
-    throw wrongShape(`invalid type: ${unexpected(value)}, expected ${struct}`, where.afterTopLevel(value));
+    throw wrongShapeAt(`invalid type: ${describeJson(value)}, expected ${struct}`, where.afterTopLevel(value));
   }
   const fields = value as Record<string, unknown>;
   const body: Record<string, unknown> = {};
@@ -54,12 +54,12 @@ export function readBody<Spec extends Record<string, Kind>>(req: Request, struct
     const kind = spec[field];
     if (kind === undefined) continue;
     const problem = check(kind, got);
-    if (problem !== undefined) throw wrongShape(problem, where.afterField(field, got));
+    if (problem !== undefined) throw wrongShapeAt(problem, where.afterField(field, got));
     body[field] = kind === "boolean" ? got : (got ?? undefined);
   }
   for (const [field, kind] of Object.entries(spec)) {
     if (field in body) continue;
-    if (kind === "string") throw wrongShape(`missing field \`${field}\``, where.end());
+    if (kind === "string") throw wrongShapeAt(`missing field \`${field}\``, where.end());
     body[field] = kind === "boolean" ? false : undefined;
   }
   return body as Body<Spec>;
@@ -73,29 +73,21 @@ function check(kind: Kind, got: unknown): string | undefined {
     case "string":
     case "string?":
       if (typeof got === "string" || (kind === "string?" && got === null)) return undefined;
-      return `invalid type: ${unexpected(got)}, expected a string`;
+      return `invalid type: ${describeJson(got)}, expected a string`;
     case "boolean":
-      return typeof got === "boolean" ? undefined : `invalid type: ${unexpected(got)}, expected a boolean`;
+      return typeof got === "boolean" ? undefined : `invalid type: ${describeJson(got)}, expected a boolean`;
     case "u32?":
       if (got === null) return undefined;
       if (typeof got === "number" && Number.isInteger(got)) {
         return got >= 0 && got <= 0xffff_ffff ? undefined : `invalid value: integer \`${got}\`, expected u32`;
       }
-      return `invalid type: ${unexpected(got)}, expected u32`;
+      return `invalid type: ${describeJson(got)}, expected u32`;
   }
 }
 
-/** serde's name for what a JSON value is. */
-function unexpected(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "boolean") return `boolean \`${value}\``;
-  if (typeof value === "number") return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
-  if (typeof value === "string") return `string ${JSON.stringify(value)}`;
-  return Array.isArray(value) ? "sequence" : "map";
-}
-
-function wrongShape(detail: string, at: string): HttpError {
-  return HttpError.badRequest(`the request body has the wrong shape: ${detail} at ${at}`);
+/** The SDK's wrong-shape 400, pointing `at` a place in the body as serde does. */
+function wrongShapeAt(detail: string, at: string) {
+  return wrongShape(`${detail} at ${at}`);
 }
 
 const SPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
@@ -185,17 +177,4 @@ class Positions {
     }
     return `line ${line} column ${index - lineStart}`;
   }
-}
-
-/**
- * `value` with the keys of every object in sorted order. The Rust example
- * answers with `serde_json::json!`, whose objects keep their keys sorted;
- * sorting ours makes both answer with the same bytes.
- */
-export function sorted<T>(value: T): T {
-  if (Array.isArray(value)) return value.map(sorted) as T;
-  if (value === null || typeof value !== "object") return value;
-  const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return Object.fromEntries(entries.map(([k, v]) => [k, sorted(v)])) as T;
 }

@@ -9,9 +9,9 @@
 // expiry time to keep or compare here; the item's metadata says when it was
 // cached (`updatedAt`) and when it goes (`expiresAt`).
 
-import { KVError, json, type Context, type Request, type Response } from "floww";
+import { KVError, json, withSortedKeys, type Context, type Request, type Response } from "floww";
 
-import { readBody, sorted } from "./body";
+import { readBody } from "./body";
 
 const CACHE = "cache";
 const TIME_TO_LIVE_MS = 5 * 60 * 1000;
@@ -34,7 +34,7 @@ export async function handle(ctx: Context, req: Request): Promise<Response> {
       if (!(error instanceof KVError && error.statusCode === 404)) throw error;
       invalidated = false;
     }
-    return json(200, sorted({ key, invalidated }));
+    return json(200, withSortedKeys({ key, invalidated }));
   }
 
   // An expired entry is already gone: the store answers 404, as it does

@@ -4,9 +4,9 @@
 // by itself: a day later `get` finds nothing and listings skip it. The value
 // also carries `expiresAt`, for whoever reads it to show.
 
-import { json, type Context, type Request, type Response } from "floww";
+import { json, withSortedKeys, type Context, type Request, type Response } from "floww";
 
-import { readBody, sorted } from "./body";
+import { readBody } from "./body";
 
 const SESSIONS = "sessions";
 const SESSION_LIFETIME_MS = 24 * 60 * 60 * 1000;
@@ -31,5 +31,5 @@ export async function create(ctx: Context, req: Request): Promise<Response> {
   const createdAt = Date.now();
   const session: Session = { sessionId, userId, ipAddress, createdAt, expiresAt: createdAt + SESSION_LIFETIME_MS };
   await ctx.kv.set(SESSIONS, session.sessionId, session, { ttlMs: SESSION_LIFETIME_MS });
-  return json(201, sorted({ created: true, session }));
+  return json(201, withSortedKeys({ created: true, session }));
 }

@@ -10,9 +10,9 @@
 // requests both see "no such user", or both change the same old copy, and one
 // would silently overwrite the other.
 
-import { HttpError, KVError, json, type Context, type Item, type Request, type Response } from "floww";
+import { HttpError, KVError, json, withSortedKeys, type Context, type Item, type Request, type Response } from "floww";
 
-import { readBody, sorted, type Body } from "./body";
+import { readBody, type Body } from "./body";
 
 /** The table every user lives in, keyed by user id. */
 const USERS = "users";
@@ -203,5 +203,5 @@ function required(value: string | undefined, field: string): string {
 
 /** A JSON answer with its keys sorted, as the Rust example's `json!` answers are. */
 function answer(status: number, value: object): Response {
-  return json(status, sorted(value));
+  return json(status, withSortedKeys(value));
 }

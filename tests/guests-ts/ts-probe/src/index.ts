@@ -12,9 +12,9 @@
 // - a daily cron at 03:00 UTC (so it doesn't run during tests), to show in
 //   trigger listings.
 
-import { HttpError, workflow, type Context } from "floww";
+import { HttpError, withSortedKeys, workflow, type Context } from "floww";
 
-import { handle, sorted } from "./probe";
+import { handle } from "./probe";
 
 type Double = { n: number; label?: string };
 
@@ -44,9 +44,9 @@ export default workflow({
       },
     },
     // Objects with sorted keys, as the Rust probe's serde_json values have them.
-    echo: (ctx, input: unknown) => sorted({ input }),
+    echo: (ctx, input: unknown) => withSortedKeys({ input }),
     fail: (ctx, input: unknown) => {
-      throw HttpError.badRequest(`nothing to do: ${JSON.stringify(sorted(input))}`);
+      throw HttpError.badRequest(`nothing to do: ${JSON.stringify(withSortedKeys(input))}`);
     },
     spin: () => {
       for (;;) {

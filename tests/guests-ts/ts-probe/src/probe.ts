@@ -15,7 +15,7 @@
 // type) is a 400 {"error": …} without "kind". Like the Rust probe's (serde's),
 // every object in an answer has its keys sorted.
 
-import { BatchError, HttpError, KVError, json, type Context, type Item, type Kv, type Request, type Response, type Write, type Written } from "floww";
+import { BatchError, HttpError, KVError, describeJson, json, withSortedKeys, wrongShape, type Context, type Item, type Kv, type Request, type Response, type Write, type Written } from "floww";
 
 /** How often cas-add retries after a conflict before it gives up with that conflict. */
 const CAS_RETRIES = 1000;
@@ -155,7 +155,7 @@ async function unsafeAdd(kv: Kv, table: string, key: string, delta: number): Pro
 /** A stored value read as an integer, as the Rust probe's `get_item::<i64>` reads it. */
 function asI64(table: string, key: string, item: Pick<Item, "value">): number {
   if (typeof item.value === "number" && Number.isSafeInteger(item.value)) return item.value;
-  const reason = `invalid type: ${unexpected(item.value)}, expected i64`;
+  const reason = `invalid type: ${describeJson(item.value)}, expected i64`;
   throw new KVError("decode", `the value of key \`${key}\` in table \`${table}\` is not a \`i64\`: ${reason}`);
 }
 
@@ -218,16 +218,7 @@ function ok(result: unknown): Response {
 
 /** A JSON answer with every object's keys sorted, as serde_json's `Value` has them. */
 function answer(status: number, value: unknown): Response {
-  return json(status, sorted(value));
-}
-
-/** `value` with every object's keys sorted. */
-export function sorted(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sorted);
-  if (value === null || typeof value !== "object") return value;
-  const entries = Object.entries(value).filter(([, v]) => v !== undefined);
-  entries.sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return Object.fromEntries(entries.map(([k, v]) => [k, sorted(v)]));
+  return json(status, withSortedKeys(value));
 }
 
 // ---------------------------------------------------------------------------
@@ -236,26 +227,20 @@ export function sorted(value: unknown): unknown {
 
 function readProbe(body: unknown): Probe {
   const f = fields(body, "struct Probe");
-  const op = f.string("op");
-  if (op === undefined) throw wrongShape("missing field `op`");
   return {
-    op,
-    table: f.string("table") ?? "",
-    key: f.string("key") ?? "",
-    value: f.has("value") ? f.raw("value") : null,
-    raw: f.optional("raw", "a string", isString),
+    ...readTarget(f),
     workflowId: f.string("workflowId") ?? "",
     read: f.boolean("read"),
     write: f.boolean("write"),
-    ttlMs: f.unsigned("ttlMs", "u64", Number.MAX_SAFE_INTEGER),
-    expectedVersion: f.unsigned("expectedVersion", "u64", Number.MAX_SAFE_INTEGER),
+    ttlMs: f.u64("ttlMs"),
+    expectedVersion: f.u64("expectedVersion"),
     delta: f.integer("delta"),
     prefix: f.optional("prefix", "a string", isString),
     limit: f.unsigned("limit", "u32", 0xffff_ffff),
     cursor: f.optional("cursor", "a string", isString),
     writes: f.list("writes", readWrite),
     lines: f.list("lines", (line) => {
-      if (!isString(line)) throw wrongShape(`invalid type: ${unexpected(line)}, expected a string`);
+      if (!isString(line)) throw wrongShape(`invalid type: ${describeJson(line)}, expected a string`);
       return line;
     }),
   };
@@ -263,6 +248,20 @@ function readProbe(body: unknown): Probe {
 
 function readWrite(body: unknown): ProbeWrite {
   const f = fields(body, "struct ProbeWrite");
+  return {
+    ...readTarget(f),
+    expectedVersion: f.u64("expectedVersion"),
+    delta: f.integer("delta"),
+    ttlMs: f.u64("ttlMs"),
+  };
+}
+
+/**
+ * What a probe and each of its writes begin with: the op (which must be
+ * there) and what it acts on. Both read these first, in this order: of
+ * several wrong fields, the first one read is the one the 400 names.
+ */
+function readTarget(f: Fields): Pick<Probe, "op" | "table" | "key" | "value" | "raw"> {
   const op = f.string("op");
   if (op === undefined) throw wrongShape("missing field `op`");
   return {
@@ -271,24 +270,23 @@ function readWrite(body: unknown): ProbeWrite {
     key: f.string("key") ?? "",
     value: f.has("value") ? f.raw("value") : null,
     raw: f.optional("raw", "a string", isString),
-    expectedVersion: f.unsigned("expectedVersion", "u64", Number.MAX_SAFE_INTEGER),
-    delta: f.integer("delta"),
-    ttlMs: f.unsigned("ttlMs", "u64", Number.MAX_SAFE_INTEGER),
   };
 }
 
 const isString = (v: unknown): v is string => typeof v === "string";
 
+type Fields = ReturnType<typeof fields>;
+
 /** Typed reads of an object's fields; a field of the wrong type is a 400 in serde's words. */
 function fields(body: unknown, struct: string) {
   if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    throw wrongShape(`invalid type: ${unexpected(body)}, expected ${struct}`);
+    throw wrongShape(`invalid type: ${describeJson(body)}, expected ${struct}`);
   }
   const o = body as Record<string, unknown>;
   /** A field with a default: missing is the default, null is the wrong type. */
   const required = <T>(name: string, expected: string, is: (v: unknown) => v is T): T | undefined => {
     if (!(name in o)) return undefined;
-    if (!is(o[name])) throw wrongShape(`invalid type: ${unexpected(o[name])}, expected ${expected}`);
+    if (!is(o[name])) throw wrongShape(`invalid type: ${describeJson(o[name])}, expected ${expected}`);
     return o[name];
   };
   return {
@@ -309,21 +307,13 @@ function fields(body: unknown, struct: string) {
       }
       return value;
     },
+    /** An optional u64, up to 2^53 - 1: what JavaScript numbers hold exactly. */
+    u64(name: string): number | undefined {
+      return this.unsigned(name, "u64", Number.MAX_SAFE_INTEGER);
+    },
     list<T>(name: string, read: (item: unknown) => T): T[] {
       const list = required(name, "a sequence", Array.isArray);
       return list === undefined ? [] : list.map(read);
     },
   };
-}
-
-function unexpected(value: unknown): string {
-  if (value === null) return "null";
-  if (typeof value === "boolean") return `boolean \`${value}\``;
-  if (typeof value === "number") return Number.isInteger(value) ? `integer \`${value}\`` : `floating point \`${value}\``;
-  if (typeof value === "string") return `string ${JSON.stringify(value)}`;
-  return Array.isArray(value) ? "sequence" : "map";
-}
-
-function wrongShape(detail: string): HttpError {
-  return HttpError.badRequest(`the request body has the wrong shape: ${detail}`);
 }
