@@ -262,3 +262,47 @@ fn typescript_build_errors_say_where() {
     assert!(stderr.contains("the workflow's entry"), "{stderr}");
     assert!(stderr.contains("src/index.ts does not exist"), "{stderr}");
 }
+
+/// Node.js is the one thing a TypeScript build needs besides its packages:
+/// missing or too old, the build says which and how to fix it.
+#[test]
+fn a_typescript_build_without_node_20_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("needs-node");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(project.join("package.json"), r#"{"name": "needs-node"}"#).unwrap();
+    std::fs::write(project.join("src/index.ts"), "export default {};\n").unwrap();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let build = |path: &Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_floww"))
+            .arg("build")
+            .arg(&project)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    };
+
+    let out = build(&bin);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TypeScript workflows need Node.js 20 or later (https://nodejs.org): no `node` on PATH"),
+        "{stderr}"
+    );
+
+    let old_node = bin.join("node");
+    std::fs::write(&old_node, "#!/bin/sh\necho v18.19.0\n").unwrap();
+    let mut permissions = std::fs::metadata(&old_node).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut permissions, 0o755);
+    std::fs::set_permissions(&old_node, permissions).unwrap();
+    let out = build(&bin);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .contains("TypeScript workflows need Node.js 20 or later (https://nodejs.org); `node` on PATH is v18.19.0"),
+        "{stderr}"
+    );
+    assert!(!project.join("dist").exists(), "nothing built");
+}
