@@ -54,10 +54,7 @@ for round in $(seq "$rounds"); do
 done
 
 {
-  for server in "${servers[@]}"; do
-    summary "$server /counter"
-    summary "$server get-user"
-  done
+  summarize_kv_store "${servers[@]}"
   summary "$flush_each /counter"
 } | tee "$tmp/summary"
 

@@ -151,3 +151,12 @@ load_kv_store() {
   [[ ${3:-} == counter-only ]] && return
   load "$1 get-user #$2" "${urls[$1]}" "$secs" "$conns" "$user_lua" >/dev/null
 }
+
+# summarize_kv_store SERVER...: the summary lines of each one's loads.
+summarize_kv_store() {
+  local server
+  for server in "$@"; do
+    summary "$server /counter"
+    summary "$server get-user"
+  done
+}

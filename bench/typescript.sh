@@ -38,12 +38,7 @@ for round in $(seq "$rounds"); do
     load_kv_store "$server" "$round"
   done
 done
-{
-  for server in "${servers[@]}"; do
-    summary "$server /counter"
-    summary "$server get-user"
-  done
-} | tee "$tmp/summary"
+summarize_kv_store "${servers[@]}" | tee "$tmp/summary"
 for mode in fresh reuse; do
   echo "ratio ts($mode)/rust($mode) of the medians: /counter $(ratio "ts($mode) /counter" "rust($mode) /counter")," \
     "get-user $(ratio "ts($mode) get-user" "rust($mode) get-user")"
