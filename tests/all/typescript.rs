@@ -306,3 +306,47 @@ fn a_typescript_build_without_node_20_says_so() {
     );
     assert!(!project.join("dist").exists(), "nothing built");
 }
+
+/// `floww new --lang ts` refuses what would not work, before writing anything.
+#[test]
+fn a_new_typescript_workflow_is_refused_with_reasons() {
+    let dir = tempfile::tempdir().unwrap();
+    let parent = dir.path().to_str().unwrap();
+    let not_ts = dir.path().join("rust-sdk");
+    std::fs::create_dir_all(&not_ts).unwrap();
+    let cases = [
+        (vec!["new", "floww", "--lang", "ts", "--dir", parent], "\"floww\" can't name the package"),
+        (
+            vec!["new", "flow-a", "--lang", "ts", "--dir", parent, "--sdk", not_ts.to_str().unwrap()],
+            "is not the TypeScript SDK (it has no package.json): pass --sdk PATH",
+        ),
+        (
+            vec!["new", "flow-b", "--lang", "ts", "--dir", parent, "--sdk", "/no/such/sdk"],
+            "no floww SDK at /no/such/sdk",
+        ),
+    ];
+    for (args, why) in cases {
+        let out = run_floww(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{args:?}: {stderr}");
+    }
+    let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(written, ["rust-sdk"], "nothing written");
+}
+
+/// A package whose tools are not installed is told to install them.
+#[test]
+fn a_typescript_build_without_its_tools_says_to_install_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("no-tools");
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::create_dir_all(project.join("node_modules")).unwrap(); // installed, but not the tools
+    std::fs::write(project.join("package.json"), r#"{"name": "no-tools"}"#).unwrap();
+    std::fs::write(project.join("src/index.ts"), "export default {};\n").unwrap();
+    let out = run_floww(&["build", project.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("esbuild is not installed for"), "{stderr}");
+    assert!(stderr.contains("run `npm install` there"), "{stderr}");
+}

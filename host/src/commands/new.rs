@@ -74,11 +74,10 @@ impl NewCommand {
             ],
         };
         let escaped = sdk.display().to_string().replace('\\', "\\\\").replace('"', "\\\"");
+        let tools = ts_tools();
         for (file, text) in files {
-            let text = text
-                .replace("{name}", &self.name)
-                .replace("{sdk}", &escaped)
-                .replace("{dev_dependencies}", &ts_tools());
+            let text =
+                text.replace("{name}", &self.name).replace("{sdk}", &escaped).replace("{dev_dependencies}", &tools);
             fs::write(root.join(file), text).with_context(|| format!("could not write {file}"))?;
         }
         println!("Created {}", root.display());
