@@ -21,6 +21,9 @@
 # pooled by default since 2024 (wasmtime PR #8073) when the machine has the
 # address space for it, so the first two usually match.
 #
+# The floor: bench/baseline (plain axum, no wasm) answering the same POST with
+# an empty 200, what any axum server does at best on this machine.
+#
 # FLOWW_ARGS: more arguments for `floww serve` (split on spaces), in every
 # floww run. FLOWW_REUSE_ARGS: if set, floww runs a second time with these
 # added, and the ratio of that run to `wasmtime serve` with instance reuse is
@@ -75,6 +78,11 @@ ratio() {
   awk -v a="$(rps_of "$1")" -v b="$(rps_of "$2")" -v n="ratio $1 / $2" 'BEGIN {printf "%-60s %.2f\n", n ":", a / b}'
 }
 
+echo "axum floor: floww-baseline, POST /webhook/noop/noop"
+start floor taskset -c 0 "$baseline" --data-dir "$tmp/floor"
+load "axum floor" "$url" "$secs" "$conns" "$tmp/floww.lua"
+stop "$last_pid"
+
 floww_load "floww" "${floww_args[@]}"
 if [[ -n ${FLOWW_REUSE_ARGS:-} ]]; then floww_load "floww reuse" "${floww_args[@]}" "${floww_reuse_args[@]}"; fi
 
@@ -85,3 +93,6 @@ peer_load "${peers[2]}" -O pooling-allocator=y --max-instance-reuse-count 100000
 
 for peer in "${peers[@]}"; do ratio floww "$peer"; done
 if [[ -n ${FLOWW_REUSE_ARGS:-} ]]; then ratio "floww reuse" "wasmtime pooling+reuse"; fi
+ratio "wasmtime pooling+reuse" "axum floor"
+ratio floww "axum floor"
+if [[ -n ${FLOWW_REUSE_ARGS:-} ]]; then ratio "floww reuse" "axum floor"; fi

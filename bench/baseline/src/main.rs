@@ -21,6 +21,9 @@
 //! `--store sled-flush-each` is the same tree and the same atomic add, but
 //! every write request runs on the blocking pool and pays for its own
 //! `flush`: what group commit saves.
+//!
+//! `POST /webhook/noop/noop` answers 200 with an empty body and does nothing
+//! else: the floor of any axum server on this machine, for `bench/peer.sh`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -369,6 +372,7 @@ fn router(store: Store) -> Router {
     Router::new()
         .route("/webhook/counter", post(counter))
         .route("/webhook/users", post(users))
+        .route("/webhook/noop/noop", post(|| async {}))
         .with_state(Arc::new(store))
 }
 

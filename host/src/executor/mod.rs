@@ -141,12 +141,12 @@ impl Executor {
         }
     }
 
-    /// Executions running now.
     /// Executions one instance of the workflow `manifest` describes serves.
     pub fn instance_reuse(&self, manifest: &Manifest) -> u32 {
         self.runtime.instance_reuse(manifest.instance_reuse)
     }
 
+    /// Executions running now.
     pub fn running(&self) -> usize {
         self.admission.running()
     }
