@@ -72,6 +72,8 @@ deploy() {
 }
 
 rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+# The part of it that is the process's own (heap, stacks), not mapped files.
+anon_kib() { awk '/^RssAnon/ {print $2}' "/proc/$1/status"; }
 
 ms_now() { echo $(($(date +%s%N) / 1000000)); }
 

@@ -56,10 +56,11 @@ host_pid=$last_pid
 t0=$(ms_now)
 status=$(deploy "$url" "$tmp/deploys" kv-store "$kv_store_ts_wasm")
 echo "cold deploy of the TypeScript example: $(($(ms_now) - t0)) ms (HTTP $status)"
-before=$(rss_kib "$host_pid")
+before=$(rss_kib "$host_pid") before_anon=$(anon_kib "$host_pid")
 deploy "$url" "$tmp/deploys" ts-0 "$ts_probe_wasm" >/dev/null
-after_one=$(rss_kib "$host_pid")
+after_one=$(rss_kib "$host_pid") after_one_anon=$(anon_kib "$host_pid")
 for n in $(seq 1 "$idle"); do deploy "$url" "$tmp/deploys" "ts-$n" "$ts_probe_wasm" >/dev/null; done
-after=$(rss_kib "$host_pid")
-echo "host RSS: $before KiB, $after_one KiB after one more TypeScript workflow (+$((after_one - before)) KiB)," \
-  "$after KiB with the same code under $idle more ids: $(((after - after_one) / idle)) KiB per further idle workflow"
+after=$(rss_kib "$host_pid") after_anon=$(anon_kib "$host_pid")
+echo "host RSS (anonymous part): $before ($before_anon) KiB, $after_one ($after_one_anon) KiB after one more" \
+  "TypeScript workflow, $after ($after_anon) KiB with the same code under $idle more ids:" \
+  "$(((after_anon - after_one_anon) / idle)) KiB anonymous per further idle workflow"
