@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::harness::{Host, repo_root, run_floww, wait_for};
+use crate::harness::{Host, failed_build, repo_root, run_floww, wait_for};
 
 /// Builds of generated crates share one target dir, kept between runs.
 fn shared_target() -> PathBuf {
@@ -184,9 +184,7 @@ fn floww_build_says_when_a_crates_floww_is_not_the_sdk() {
                     [lib]\ncrate-type = [\"cdylib\"]\n\n[dependencies]\nfloww = \"0.1\"\n";
     std::fs::write(dir.path().join("Cargo.toml"), manifest).unwrap();
     std::fs::write(dir.path().join("src/lib.rs"), "").unwrap();
-    let out = run_floww(&["build", dir.path().to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_build(dir.path());
     assert!(stderr.contains("depends on the crates.io package `floww`, which is not the Floww SDK"), "{stderr}");
     assert!(stderr.contains("floww = { package = \"floww-sdk\""), "{stderr}");
 }

@@ -29,6 +29,16 @@ pub fn run_floww(args: &[&str]) -> Output {
     floww().args(args).stdin(Stdio::null()).output().expect("run floww")
 }
 
+/// What `floww build DIR` says on stderr when it fails, as it must: then
+/// it prints no component path.
+pub fn failed_build(dir: impl AsRef<std::path::Path>) -> String {
+    let out = floww().arg("build").arg(dir.as_ref()).stdin(Stdio::null()).output().expect("run floww build");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "the build should fail: {stderr}");
+    assert!(out.stdout.is_empty(), "no component path on failure: {}", String::from_utf8_lossy(&out.stdout));
+    stderr
+}
+
 /// The component built from the guest crate at `dir` (relative to the repo
 /// root), built once per test run with `floww build`.
 pub fn guest(dir: &str) -> PathBuf {

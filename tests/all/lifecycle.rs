@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::harness::{Host, Store, deploys, guest, on_each_store, repo_root, run_floww};
+use crate::harness::{Host, Store, deploys, failed_build, guest, on_each_store, repo_root, run_floww};
 
 const PROBE: (&str, &str) = ("owner", "tests/guests/probe-owner");
 
@@ -96,17 +96,13 @@ fn a_second_host_on_the_same_data_dir_is_refused() {
 fn build_prints_the_component_path_and_explains_failures() {
     let wasm = guest("examples/kv-store");
     assert_eq!(wasm.extension().unwrap(), "wasm");
-    let out = run_floww(&["build", "/no/such/crate"]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/crate is not a folder with a workflow in it"));
+    let err = failed_build("/no/such/crate");
+    assert!(err.contains("/no/such/crate is not a folder with a workflow in it"), "{err}");
     let empty = tempfile::tempdir().unwrap();
-    let out = run_floww(&["build", empty.path().to_str().unwrap()]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = failed_build(empty.path());
     assert!(err.contains("holds no workflow: neither a Cargo.toml (Rust) nor a package.json (TypeScript)"), "{err}");
-    let out = run_floww(&["build", repo_root().to_str().unwrap()]);
-    assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is a workspace, not a crate"));
+    let err = failed_build(repo_root());
+    assert!(err.contains("is a workspace, not a crate"), "{err}");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::admin::api;
-use crate::harness::{Host, answer, run_floww, wait_for};
+use crate::harness::{Host, answer, failed_build, run_floww, wait_for};
 
 const TS_PROBE: &str = "tests/guests-ts/ts-probe";
 
@@ -249,16 +249,12 @@ fn typescript_build_errors_say_where() {
     let project = new_ts(dir.path(), "ts-broken");
     std::fs::remove_file(project.join("tsconfig.json")).unwrap(); // esbuild alone, no tsc
     std::fs::write(project.join("src/index.ts"), "export default (;\n").unwrap();
-    let out = run_floww(&["build", project.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_build(&project);
     assert!(stderr.contains("src/index.ts:1:16:"), "{stderr}");
     assert!(stderr.contains("bundling failed; nothing was built"), "{stderr}");
-    assert!(out.stdout.is_empty(), "no component path on failure");
 
     std::fs::remove_file(project.join("src/index.ts")).unwrap();
-    let out = run_floww(&["build", project.to_str().unwrap()]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_build(&project);
     assert!(stderr.contains("the workflow's entry"), "{stderr}");
     assert!(stderr.contains("src/index.ts does not exist"), "{stderr}");
 }
@@ -344,9 +340,7 @@ fn a_typescript_build_without_its_tools_says_to_install_them() {
     std::fs::create_dir_all(project.join("node_modules")).unwrap(); // installed, but not the tools
     std::fs::write(project.join("package.json"), r#"{"name": "no-tools"}"#).unwrap();
     std::fs::write(project.join("src/index.ts"), "export default {};\n").unwrap();
-    let out = run_floww(&["build", project.to_str().unwrap()]);
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = failed_build(&project);
     assert!(stderr.contains("esbuild is not installed for"), "{stderr}");
     assert!(stderr.contains("run `npm install` there"), "{stderr}");
 }
