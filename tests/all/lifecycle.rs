@@ -60,16 +60,29 @@ fn redeploying_an_id_replaces_its_component(store: Store) {
 }
 
 #[test]
+fn serve_deploys_a_workflows_folder_by_building_it() {
+    let folder = repo_root().join("tests/guests/probe-owner");
+    let data = tempfile::TempDir::new().unwrap();
+    let host = Host::start_with(data.path(), &["--deploy".into(), format!("owner={}", folder.display())]).unwrap();
+    let (status, body) = host.post("/probe-owner", json!({"op": "list-tables"}));
+    assert_eq!(status, 200, "{body}");
+    assert!(host.logs().contains("deployed /"), "the built component's path is logged");
+}
+
+#[test]
 fn bad_start_up_input_is_refused_with_a_clear_message() {
     let data = tempfile::TempDir::new().unwrap();
     let not_wasm = data.path().join("not.wasm");
     std::fs::write(&not_wasm, b"hello").unwrap();
+    let empty = data.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
     let probe = guest("tests/guests/probe-owner");
     let cases: Vec<(Vec<String>, &str)> = vec![
         (vec!["--deploy".into(), "no-equals-sign".into()], "expected ID=FILE.wasm"),
         (vec!["--deploy".into(), format!("Bad_Id={}", probe.display())], "invalid workflow id \"Bad_Id\""),
         (vec!["--deploy".into(), "x=/no/such/file.wasm".into()], "could not read /no/such/file.wasm"),
         (vec!["--deploy".into(), format!("x={}", not_wasm.display())], "not a usable workflow component"),
+        (vec!["--deploy".into(), format!("x={}", empty.display())], "holds no workflow: neither a Cargo.toml"),
         (vec!["--timeout".into(), "0".into()], "expected a number of seconds"),
         (vec!["--token".into(), " ".into()], "--token is empty"),
         (vec!["--store".into(), "mysql://x".into()], "expected a PostgreSQL URL"),

@@ -5,6 +5,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 
 use crate::executions::Retention;
+use crate::guest_build::Guest;
 use crate::host::{Config, Host};
 use crate::http::HttpLimits;
 use crate::http::auth::token_path;
@@ -17,8 +18,9 @@ use crate::storage::WorkflowId;
 /// adds or replaces workflows at start-up.
 #[derive(clap::Args)]
 pub struct ServeCommand {
-    /// Deploy a component at start-up as workflow ID (repeatable).
-    #[arg(long = "deploy", value_name = "ID=FILE.wasm", value_parser = parse_deploy_arg)]
+    /// Deploy a component at start-up as workflow ID (repeatable). A
+    /// workflow's folder (Rust crate or TypeScript package) is built first.
+    #[arg(long = "deploy", value_name = "ID=FILE.wasm|DIR", value_parser = parse_deploy_arg)]
     deploy: Vec<(WorkflowId, PathBuf)>,
 
     #[command(flatten)]
@@ -129,6 +131,7 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn read(id: WorkflowId, path: PathBuf) -> anyhow::Result<Self> {
+        let path = if path.is_dir() { Guest::inspect(&path)?.build()? } else { path };
         let bytes = std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
         Ok(Self { id, path, bytes })
     }
@@ -143,7 +146,7 @@ impl Deploy {
 }
 
 fn parse_deploy_arg(arg: &str) -> Result<(WorkflowId, PathBuf), String> {
-    let (id, path) = arg.split_once('=').ok_or("expected ID=FILE.wasm, e.g. kv-store=target/kv_store.wasm")?;
+    let (id, path) = arg.split_once('=').ok_or("expected ID=FILE.wasm or ID=DIR, e.g. kv-store=examples/kv-store")?;
     let id = WorkflowId::parse(id).map_err(|e| e.to_string())?;
     Ok((id, PathBuf::from(path)))
 }
@@ -244,7 +247,7 @@ impl ServeOptions {
             // The readiness line comes last, so whoever waits for it has seen the routes.
             let deployed = host.registry.list();
             if deployed.is_empty() {
-                println!("No workflows deployed yet: pass --deploy ID=FILE.wasm, or use `floww dev CRATE_DIR`.");
+                println!("No workflows deployed yet: pass --deploy ID=FILE.wasm (or ID=DIR), or use `floww dev DIR`.");
             }
             for d in deployed {
                 for route in &d.manifest.routes {
