@@ -24,8 +24,10 @@ use std::time::Duration;
 use super::{Record, RecordStore};
 use crate::storage::{StorageError, StorageResult};
 
-/// How often the queue is written.
-const WRITE_EVERY: Duration = Duration::from_millis(50);
+/// How often the queue is written: often, so that one write (a batch of
+/// records and its encoding) never holds a core for long. Every 50 ms gave
+/// reused webhooks on one busy core a p99 of 6 ms (BENCHMARKS.md §0000000).
+const WRITE_EVERY: Duration = Duration::from_millis(10);
 /// Records queued at most; beyond this `put` fails (the writer is failing).
 const QUEUE: usize = 100_000;
 
