@@ -66,6 +66,23 @@ fn deploy_redeploy_and_undeploy_on_a_running_host() {
     assert_eq!((status, &body["user"]["name"]), (200, &json!("Ann")));
 }
 
+/// The code cache only saves time: a host that cannot write it compiles,
+/// deploys and serves all the same, and says why the cache stays empty.
+#[test]
+fn a_deploy_works_when_the_code_cache_cannot_be_written() {
+    let (host, data) = Host::start(&[]);
+    let d = data.path();
+    let cache = d.join("cache");
+    std::fs::remove_dir_all(&cache).unwrap();
+    std::fs::write(&cache, b"no longer a folder").unwrap();
+    let created = deploy(&host, d, "kv-store", "examples/kv-store");
+    assert_eq!(created.status, 201, "{}", created.json);
+    let user = json!({"action": "create-user", "userId": "u1", "name": "Ann", "email": "a@example.com"});
+    assert_eq!(host.post("/users", user).0, 201);
+    let logs = host.logs();
+    assert!(logs.contains(&format!("could not cache compiled code in {}/", cache.display())), "{logs}");
+}
+
 #[test]
 fn refused_deploys_leave_the_running_set_unchanged() {
     let (host, data) = Host::start(&[("kv-store", "examples/kv-store")]);

@@ -127,4 +127,13 @@ mod tests {
         one.remove_files_except(&["bb".to_owned()]);
         assert!(!one.file("aa").exists() && one.file("bb").exists());
     }
+
+    #[test]
+    fn a_save_that_fails_says_so_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = CodeCache::<u8>::open(&dir.path().join("code"), 1).unwrap();
+        fs::remove_dir(dir.path().join("code")).unwrap();
+        assert!(!cache.save("aa", b"code"));
+        assert!(!cache.file("aa").exists());
+    }
 }

@@ -414,7 +414,7 @@ impl Runtime {
             None => {
                 // Compiled by an engine of its own, dropped after: Cranelift
                 // keeps its working memory in its engine for the next compile
-                // (about 60 MiB after a JavaScript engine's component).
+                // (tens of MiB after a JavaScript engine's component).
                 let compiled = Engine::new(&self.compile_config)?.precompile_component(bytes)?;
                 let saved = self.code.save(&sha256, &compiled);
                 #[expect(unsafe_code, reason = "loading code compiled just above")]
