@@ -361,7 +361,9 @@ fn retries_back_off_and_only_the_successful_attempt_writes(store: Store) {
     assert!(gap(0) >= 200, "the second attempt came {} ms after the first: {run:#}", gap(0));
     assert!(gap(1) >= 400, "the third attempt came {} ms after the second: {run:#}", gap(1));
     assert!(run["invocations"].as_u64().unwrap() >= 3, "each retry is an invocation: {run:#}");
-    assert!(run["suspendedMs"].as_u64().unwrap() >= 600, "{run:#}");
+    // Suspended from when the run was saved, a moment after the failure
+    // its backoff counts from: each wait may count a millisecond or so short.
+    assert!(run["suspendedMs"].as_u64().unwrap() >= 590, "{run:#}");
 
     let run = ended(&host, &store, &declined, "failed");
     assert_eq!(run["error"], "card declined", "a permanent error is not retried: {run:#}");
