@@ -62,9 +62,18 @@ fn redeploying_an_id_replaces_its_component(store: Store) {
 #[test]
 fn serve_deploys_a_workflows_folder_by_building_it() {
     let folder = repo_root().join("tests/guests/probe-owner");
+    let manifest = repo_root().join("tests/guests/probe-reader/Cargo.toml"); // a crate's Cargo.toml names its folder
     let data = tempfile::TempDir::new().unwrap();
-    let host = Host::start_with(data.path(), &["--deploy".into(), format!("owner={}", folder.display())]).unwrap();
+    let args = [
+        "--deploy".into(),
+        format!("owner={}", folder.display()),
+        "--deploy".into(),
+        format!("reader={}", manifest.display()),
+    ];
+    let host = Host::start_with(data.path(), &args).unwrap();
     let (status, body) = host.post("/probe-owner", json!({"op": "list-tables"}));
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = host.post("/probe-reader", json!({"op": "list-tables"}));
     assert_eq!(status, 200, "{body}");
     assert!(host.logs().contains("deployed /"), "the built component's path is logged");
 }

@@ -44,17 +44,13 @@ pub struct DeployCommand {
 impl DeployCommand {
     pub fn run(self) -> anyhow::Result<()> {
         let client = self.client.connect()?;
-        // A crate's Cargo.toml stands for its folder.
-        let source = match self.source.file_name() {
-            Some(name) if name == "Cargo.toml" => self.source.parent().unwrap_or(&self.source).to_path_buf(),
-            _ => self.source.clone(),
-        };
-        let (wasm, default_id) = if source.is_dir() {
-            let guest = Guest::inspect(&source)?;
-            (guest.build()?, guest.name().to_owned())
-        } else {
-            let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
-            (source.clone(), stem.replace('_', "-"))
+        let source = &self.source;
+        let (wasm, default_id) = match Guest::named_by(source)? {
+            Some(guest) => (guest.build()?, guest.name().to_owned()),
+            None => {
+                let stem = source.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+                (source.clone(), stem.replace('_', "-"))
+            }
         };
         let id = match self.id {
             Some(id) => id,

@@ -131,7 +131,10 @@ pub struct Deploy {
 
 impl Deploy {
     pub fn read(id: WorkflowId, path: PathBuf) -> anyhow::Result<Self> {
-        let path = if path.is_dir() { Guest::inspect(&path)?.build()? } else { path };
+        let path = match Guest::named_by(&path)? {
+            Some(guest) => guest.build()?,
+            None => path,
+        };
         let bytes = std::fs::read(&path).with_context(|| format!("could not read {}", path.display()))?;
         Ok(Self { id, path, bytes })
     }

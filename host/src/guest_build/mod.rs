@@ -18,6 +18,18 @@ pub enum Guest {
 }
 
 impl Guest {
+    /// The workflow `path` names, if it names one: a folder, or the
+    /// `Cargo.toml` or `package.json` in one. `None` for anything else (a
+    /// component file).
+    pub fn named_by(path: &Path) -> anyhow::Result<Option<Self>> {
+        let dir = match path.file_name() {
+            Some(name) if name == "Cargo.toml" || name == "package.json" => path.parent().unwrap_or(path),
+            _ if path.is_dir() => path,
+            _ => return Ok(None),
+        };
+        Self::inspect(dir).map(Some)
+    }
+
     /// Reads the workflow in `dir`: a crate if it holds a `Cargo.toml`, else
     /// a TypeScript package if it holds a `package.json`.
     pub fn inspect(dir: &Path) -> anyhow::Result<Self> {
